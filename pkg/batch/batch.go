@@ -1,0 +1,180 @@
+// Package batch is group commit: items handed in by many concurrent callers
+// are gathered into one batch and written by one flush; every caller waits
+// for the flush of its batch and gets its result. A failed flush fails
+// every caller in it (they are redelivered); none is half-acknowledged.
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Flush writes one batch; it must be all-or-nothing.
+type Flush[T any] func(ctx context.Context, items []T) error
+
+// Config of a batcher.
+type Config struct {
+	// MaxItems flushes a batch once it holds this many items.
+	MaxItems int
+	// Linger is how long a batch waits for more items after its first one;
+	// 0 flushes whatever is queued at once (pure group commit: batches grow
+	// by themselves while the previous flush runs).
+	Linger time.Duration
+	// Flushers is how many flushes may run at once.
+	Flushers int
+	// Timeout bounds one flush.
+	Timeout time.Duration
+}
+
+// Batcher gathers items into batches.
+type Batcher[T any] struct {
+	cfg   Config
+	flush Flush[T]
+	in    chan request[T]
+	done  chan struct{}
+	stats func(size int, took time.Duration, err error)
+}
+
+type request[T any] struct {
+	items  []T
+	result chan error
+}
+
+// New returns a batcher; call Run to start it.
+func New[T any](cfg Config, flush Flush[T]) *Batcher[T] {
+	if cfg.MaxItems <= 0 {
+		cfg.MaxItems = 1000
+	}
+	if cfg.Flushers <= 0 {
+		cfg.Flushers = 1
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	return &Batcher[T]{cfg: cfg, flush: flush, in: make(chan request[T], cfg.MaxItems), done: make(chan struct{})}
+}
+
+// OnFlush sets a hook called after each flush (metrics); call before Run.
+func (b *Batcher[T]) OnFlush(f func(size int, took time.Duration, err error)) { b.stats = f }
+
+// ErrClosed is returned by Add after Run ended.
+var ErrClosed = errors.New("batcher closed")
+
+// Add hands items in and waits until the batch holding them was flushed.
+func (b *Batcher[T]) Add(ctx context.Context, items ...T) error {
+	if len(items) == 0 {
+		return nil
+	}
+	r := request[T]{items: items, result: make(chan error, 1)}
+	select {
+	case b.in <- r:
+	case <-b.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.result:
+		return err
+	case <-ctx.Done():
+		// The batch may still commit; the caller's delivery fails and is
+		// redelivered, which the sinks' idempotent writes absorb.
+		return ctx.Err()
+	}
+}
+
+// Run flushes batches until ctx ends; queued requests then fail with ErrClosed.
+func (b *Batcher[T]) Run(ctx context.Context) {
+	sem := make(chan struct{}, b.cfg.Flushers)
+	defer func() {
+		for range b.cfg.Flushers {
+			sem <- struct{}{}
+		}
+		close(b.done)
+		for {
+			select {
+			case r := <-b.in:
+				r.result <- ErrClosed
+			default:
+				return
+			}
+		}
+	}()
+	for {
+		var first request[T]
+		select {
+		case <-ctx.Done():
+			return
+		case first = <-b.in:
+		}
+		reqs, n := []request[T]{first}, len(first.items)
+		reqs, n = b.gather(ctx, reqs, n)
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			fail(reqs, ErrClosed)
+			return
+		}
+		go func() {
+			defer func() { <-sem }()
+			b.flushRequests(reqs, n)
+		}()
+	}
+}
+
+// gather adds queued requests to the batch until it is full, the linger is
+// over, or (linger 0) the queue is empty.
+func (b *Batcher[T]) gather(ctx context.Context, reqs []request[T], n int) ([]request[T], int) {
+	var timer <-chan time.Time
+	if b.cfg.Linger > 0 {
+		t := time.NewTimer(b.cfg.Linger)
+		defer t.Stop()
+		timer = t.C
+	}
+	for n < b.cfg.MaxItems {
+		if timer == nil {
+			select {
+			case r := <-b.in:
+				reqs, n = append(reqs, r), n+len(r.items)
+				continue
+			default:
+				return reqs, n
+			}
+		}
+		select {
+		case r := <-b.in:
+			reqs, n = append(reqs, r), n+len(r.items)
+		case <-timer:
+			return reqs, n
+		case <-ctx.Done():
+			return reqs, n
+		}
+	}
+	return reqs, n
+}
+
+func (b *Batcher[T]) flushRequests(reqs []request[T], n int) {
+	items := make([]T, 0, n)
+	for _, r := range reqs {
+		items = append(items, r.items...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
+	defer cancel()
+	start := time.Now()
+	err := b.flush(ctx, items)
+	if err != nil {
+		err = fmt.Errorf("batch of %d: %w", len(items), err)
+	}
+	if b.stats != nil {
+		b.stats(len(items), time.Since(start), err)
+	}
+	fail(reqs, err)
+}
+
+func fail[T any](reqs []request[T], err error) {
+	for _, r := range reqs {
+		r.result <- err
+	}
+}

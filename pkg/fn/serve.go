@@ -1,0 +1,224 @@
+package fn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// The instanced function shapes of Knative Functions for Go; Serve accepts
+// the same ones func's wrapper does, so a function runs unchanged locally
+// and on Knative.
+type (
+	// CloudEventFunction is `Handle(ctx, event.Event) (*event.Event, error)`.
+	CloudEventFunction interface {
+		Handle(ctx context.Context, e event.Event) (*event.Event, error)
+	}
+	// HTTPFunction is `Handle(w, r)`.
+	HTTPFunction interface {
+		Handle(w http.ResponseWriter, r *http.Request)
+	}
+	// Starter, Stopper, ReadyReporter and LiveReporter are optional.
+	Starter       interface{ Start(ctx context.Context, cfg map[string]string) error }
+	Stopper       interface{ Stop(ctx context.Context) error }
+	ReadyReporter interface{ Ready(ctx context.Context) (bool, error) }
+	LiveReporter  interface{ Alive(ctx context.Context) (bool, error) }
+)
+
+// Main runs f until SIGINT/SIGTERM and exits non-zero on failure: the whole
+// body of a function's local main package.
+func Main(name string, f any) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := LoadRuntimeConfig()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	log := NewLogger(cfg.LogLevel, name)
+	if err := Serve(ctx, name, f, cfg, log); err != nil {
+		log.Error("function failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+// Serve starts f, serves it on cfg.Addr() until ctx ends, then drains
+// in-flight requests and stops f.
+func Serve(ctx context.Context, name string, f any, cfg RuntimeConfig, log *slog.Logger) error {
+	var h http.Handler
+	switch f := f.(type) {
+	case CloudEventFunction:
+		h = &ceHandler{f: f, log: log}
+	case HTTPFunction:
+		h = http.HandlerFunc(f.Handle)
+	default:
+		return fmt.Errorf("%T is neither a CloudEvent nor an HTTP function", f)
+	}
+	if s, ok := f.(Starter); ok {
+		if err := s.Start(ctx, environMap()); err != nil {
+			return fmt.Errorf("start: %w", err)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health/readiness", probe(f, true))
+	mux.HandleFunc("/health/liveness", probe(f, false))
+	mux.Handle("/metrics", promhttp.Handler())
+	mux.Handle("/", instrument(name, cfg.MaxBodyBytes, log, h))
+
+	ln, err := net.Listen("tcp", cfg.Addr())
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("function serving", "addr", ln.Addr().String(), "sink", cfg.Sink)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = srv.Shutdown(shutdownCtx)
+	if s, ok := f.(Stopper); ok {
+		err = errors.Join(err, s.Stop(shutdownCtx))
+	}
+	log.Info("function stopped")
+	return err
+}
+
+func environMap() map[string]string {
+	m := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func probe(f any, readiness bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ok, err := true, error(nil)
+		if rr, is := f.(ReadyReporter); is && readiness {
+			ok, err = rr.Ready(r.Context())
+		}
+		if lr, is := f.(LiveReporter); is && !readiness {
+			ok, err = lr.Alive(r.Context())
+		}
+		if err != nil || !ok {
+			if err == nil {
+				err = errors.New("not ready")
+			}
+			WriteError(w, Unavailable(err))
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("OK"))
+	}
+}
+
+// statusWriter remembers the status code for metrics and logs.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func instrument(name string, maxBody int64, log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		inflight.WithLabelValues(name).Inc()
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error("handler panicked", "panic", p, "path", r.URL.Path)
+				WriteError(sw, fmt.Errorf("internal error: %v", p))
+			}
+			inflight.WithLabelValues(name).Dec()
+			requests.WithLabelValues(name, strconv.Itoa(sw.code)).Inc()
+			duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+			if sw.code >= 400 {
+				log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", sw.code)
+			}
+		}()
+		r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// ceHandler serves a CloudEventFunction: binary or structured CloudEvents
+// in; 202 with no body when nothing is replied, 200 with the reply event,
+// or a JSON error with the handler's status.
+type ceHandler struct {
+	f   CloudEventFunction
+	log *slog.Logger
+}
+
+func (c *ceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		WriteError(w, WithStatus(http.StatusMethodNotAllowed, errors.New("send a CloudEvent with POST")))
+		return
+	}
+	e, err := ReadEvent(r)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	reply, err := c.f.Handle(r.Context(), *e)
+	if err != nil {
+		c.log.Warn("handler failed", "type", e.Type(), "id", e.ID(), "source", e.Source(), "err", err)
+		WriteError(w, err)
+		return
+	}
+	if reply == nil {
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	if err := cehttp.WriteResponseWriter(r.Context(), binding.ToMessage(reply), http.StatusOK, w); err != nil {
+		c.log.Error("write reply", "err", err)
+	}
+}
+
+// ReadEvent decodes a CloudEvent (binary or structured mode) from r: 415 when
+// r is not a CloudEvent, 400 when it is an invalid one.
+func ReadEvent(r *http.Request) (*event.Event, error) {
+	msg := cehttp.NewMessageFromHttpRequest(r)
+	defer func() { _ = msg.Finish(nil) }()
+	if msg.ReadEncoding() == binding.EncodingUnknown {
+		return nil, WithStatus(http.StatusUnsupportedMediaType,
+			errors.New("not a CloudEvent: send ce-* headers (binary mode) or Content-Type: application/cloudevents+json"))
+	}
+	e, err := binding.ToEvent(r.Context(), msg)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, err
+		}
+		return nil, Invalidf("invalid CloudEvent: %v", err)
+	}
+	if err := e.Validate(); err != nil {
+		return nil, Invalidf("invalid CloudEvent: %v", err)
+	}
+	return e, nil
+}

@@ -1,0 +1,225 @@
+package job
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Row is one row of the PostgreSQL jobs table.
+type Row struct {
+	ID         uuid.UUID
+	Status     Status
+	CreateDate time.Time
+	FinishDate *time.Time
+	Sleep      int64
+	DataSize   int64
+	Checksum   string
+	Error      string
+}
+
+// RowOf is the row a job's current state makes.
+func RowOf(j Job) Row {
+	return Row{ID: j.ID, Status: j.Status, CreateDate: j.CreateDate, FinishDate: j.FinishDate,
+		Sleep: j.Sleep, DataSize: j.DataSize, Checksum: j.Checksum, Error: j.Error}
+}
+
+// ConnectRecord is a Kafka Connect "JSON with schema" record
+// (JsonConverter with schemas.enable=true), the format the JDBC sink
+// connector reads; timestamps use the logical type
+// org.apache.kafka.connect.data.Timestamp (epoch milliseconds).
+type ConnectRecord struct {
+	Schema  ConnectSchema  `json:"schema"`
+	Payload map[string]any `json:"payload"`
+}
+
+// ConnectSchema is a Kafka Connect struct schema.
+type ConnectSchema struct {
+	Type     string         `json:"type"`
+	Name     string         `json:"name,omitempty"`
+	Optional bool           `json:"optional"`
+	Version  int            `json:"version,omitempty"`
+	Field    string         `json:"field,omitempty"`
+	Fields   []ConnectField `json:"fields,omitempty"`
+}
+
+// ConnectField is one field of a struct schema.
+type ConnectField struct {
+	Field    string `json:"field"`
+	Type     string `json:"type"`
+	Optional bool   `json:"optional"`
+	Name     string `json:"name,omitempty"`
+	Version  int    `json:"version,omitempty"`
+}
+
+const connectTimestamp = "org.apache.kafka.connect.data.Timestamp"
+
+// RowSchema is the schema of the jobs table as Kafka Connect sees it.
+var RowSchema = ConnectSchema{
+	Type: "struct", Name: "jobflow.jobs", Optional: false,
+	Fields: []ConnectField{
+		{Field: "id", Type: "string"},
+		{Field: "status", Type: "string"},
+		{Field: "create_date", Type: "int64", Name: connectTimestamp, Version: 1},
+		{Field: "finish_date", Type: "int64", Optional: true, Name: connectTimestamp, Version: 1},
+		{Field: "sleep", Type: "int64"},
+		{Field: "data_size", Type: "int64"},
+		{Field: "checksum", Type: "string", Optional: true},
+		{Field: "error", Type: "string", Optional: true},
+	},
+}
+
+// EncodeRow writes r as a Kafka Connect JSON-with-schema record.
+func EncodeRow(r Row) ([]byte, error) {
+	p := map[string]any{
+		"id": r.ID.String(), "status": string(r.Status),
+		"create_date": r.CreateDate.UnixMilli(), "finish_date": nil,
+		"sleep": r.Sleep, "data_size": r.DataSize, "checksum": nil, "error": nil,
+	}
+	if r.FinishDate != nil {
+		p["finish_date"] = r.FinishDate.UnixMilli()
+	}
+	if r.Checksum != "" {
+		p["checksum"] = r.Checksum
+	}
+	if r.Error != "" {
+		p["error"] = r.Error
+	}
+	return json.Marshal(ConnectRecord{Schema: RowSchema, Payload: p})
+}
+
+// rowPayload is the payload of a jobs row, typed for decoding.
+type rowPayload struct {
+	ID         uuid.UUID `json:"id"`
+	Status     Status    `json:"status"`
+	CreateDate *int64    `json:"create_date"`
+	FinishDate *int64    `json:"finish_date"`
+	Sleep      int64     `json:"sleep"`
+	DataSize   int64     `json:"data_size"`
+	Checksum   *string   `json:"checksum"`
+	Error      *string   `json:"error"`
+}
+
+// DecodeRow reads a JSON-with-schema jobs record and checks it.
+func DecodeRow(data []byte) (Row, error) {
+	var rec struct {
+		Schema  json.RawMessage `json:"schema"`
+		Payload *rowPayload     `json:"payload"`
+	}
+	if err := DecodeJSON(data, &rec, false); err != nil {
+		return Row{}, err
+	}
+	p := rec.Payload
+	if p == nil {
+		return Row{}, fmt.Errorf("jobs record has no payload")
+	}
+	if p.ID == uuid.Nil {
+		return Row{}, fmt.Errorf("jobs record has no id")
+	}
+	if !p.Status.Valid() {
+		return Row{}, fmt.Errorf("jobs record %s: invalid status %q", p.ID, p.Status)
+	}
+	if p.CreateDate == nil {
+		return Row{}, fmt.Errorf("jobs record %s has no create_date", p.ID)
+	}
+	r := Row{ID: p.ID, Status: p.Status, CreateDate: time.UnixMilli(*p.CreateDate).UTC(), Sleep: p.Sleep, DataSize: p.DataSize}
+	if p.FinishDate != nil {
+		t := time.UnixMilli(*p.FinishDate).UTC()
+		r.FinishDate = &t
+	}
+	if p.Checksum != nil {
+		r.Checksum = *p.Checksum
+	}
+	if p.Error != nil {
+		r.Error = *p.Error
+	}
+	return r, nil
+}
+
+// EventLine is one row of the ClickHouse job_events table, written as a CSV
+// line: job_id,event,ts,ts_ms,sleep,data_size,event_id — for example
+// `6f1c…,create,2026-11-23 17:00:00,1795453200123,100,1024,9d2e…`.
+// ts is second-precision DateTime (ClickHouse 18.16 has no DateTime64),
+// ts_ms the same instant in epoch milliseconds.
+type EventLine struct {
+	JobID    uuid.UUID
+	Event    Status
+	TS       time.Time
+	Sleep    int64
+	DataSize int64
+	EventID  string
+}
+
+// CSVColumns are the columns of a line, in order.
+var CSVColumns = []string{"job_id", "event", "ts", "ts_ms", "sleep", "data_size", "event_id"}
+
+const csvTime = "2006-01-02 15:04:05"
+
+// EncodeCSV writes lines as CSV, one per line, newline-terminated.
+func EncodeCSV(lines ...EventLine) []byte {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	for _, l := range lines {
+		ts := l.TS.UTC()
+		_ = w.Write([]string{l.JobID.String(), string(l.Event), ts.Format(csvTime),
+			strconv.FormatInt(ts.UnixMilli(), 10), strconv.FormatInt(l.Sleep, 10),
+			strconv.FormatInt(l.DataSize, 10), l.EventID})
+	}
+	w.Flush()
+	return b.Bytes()
+}
+
+// DecodeCSV reads the lines of a CSV payload and checks each.
+func DecodeCSV(data []byte) ([]EventLine, error) {
+	r := csv.NewReader(bytes.NewReader(data))
+	r.FieldsPerRecord = len(CSVColumns)
+	recs, err := r.ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("invalid CSV (want %v): %w", CSVColumns, err)
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("empty CSV")
+	}
+	out := make([]EventLine, 0, len(recs))
+	for i, rec := range recs {
+		l, err := parseLine(rec)
+		if err != nil {
+			return nil, fmt.Errorf("CSV line %d: %w", i+1, err)
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+func parseLine(rec []string) (EventLine, error) {
+	var l EventLine
+	id, err := uuid.Parse(rec[0])
+	if err != nil {
+		return l, fmt.Errorf("job_id: %w", err)
+	}
+	ev := Status(rec[1])
+	if !ev.Valid() {
+		return l, fmt.Errorf("event %q: want create, finish or fail", rec[1])
+	}
+	ms, err := strconv.ParseInt(rec[3], 10, 64)
+	if err != nil {
+		return l, fmt.Errorf("ts_ms: %w", err)
+	}
+	sleep, err := strconv.ParseInt(rec[4], 10, 64)
+	if err != nil || sleep < 0 {
+		return l, fmt.Errorf("sleep %q: want a non-negative integer", rec[4])
+	}
+	size, err := strconv.ParseInt(rec[5], 10, 64)
+	if err != nil || size < 0 {
+		return l, fmt.Errorf("data_size %q: want a non-negative integer", rec[5])
+	}
+	if rec[6] == "" {
+		return l, fmt.Errorf("event_id is empty")
+	}
+	return EventLine{JobID: id, Event: ev, TS: time.UnixMilli(ms).UTC(), Sleep: sleep, DataSize: size, EventID: rec[6]}, nil
+}
