@@ -1,0 +1,375 @@
+// Package manifest reads the Kubernetes manifests in triggers/, sinks/ and
+// brokers/ and the functions' func.yaml files: the same files a cluster
+// applies. It decodes only the fields the local engine acts on; strict
+// validation against Knative's own types lives in the e2e module's tests.
+package manifest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Kinds the engine acts on.
+const (
+	KindKafkaSource = "KafkaSource"
+	KindKafkaSink   = "KafkaSink"
+	KindSinkBinding = "SinkBinding"
+	KindKafkaTopic  = "KafkaTopic"
+	KindService     = "Service"
+)
+
+// Annotations the engine reads.
+const (
+	// AnnotationDeliveryOrder is Knative's ordered | unordered switch.
+	AnnotationDeliveryOrder = "kafka.eventing.knative.dev/delivery.order"
+	// AnnotationMaxInFlight caps unordered deliveries in flight per source
+	// (jobflow's own knob; Knative has none per source).
+	AnnotationMaxInFlight = "jobflow.dev/delivery.max-in-flight"
+)
+
+// Meta is object metadata.
+type Meta struct {
+	Name        string            `json:"name"`
+	Namespace   string            `json:"namespace,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// KReference names another object.
+type KReference struct {
+	APIVersion string `json:"apiVersion,omitempty"`
+	Kind       string `json:"kind"`
+	Name       string `json:"name"`
+	Namespace  string `json:"namespace,omitempty"`
+}
+
+// Destination is Knative's duckv1.Destination: a ref, a URI, or a ref and
+// a URI path relative to it.
+type Destination struct {
+	Ref *KReference `json:"ref,omitempty"`
+	URI string      `json:"uri,omitempty"`
+}
+
+// Delivery is Knative's duckv1.DeliverySpec.
+type Delivery struct {
+	DeadLetterSink *Destination `json:"deadLetterSink,omitempty"`
+	Retry          *int32       `json:"retry,omitempty"`
+	BackoffPolicy  *string      `json:"backoffPolicy,omitempty"`
+	BackoffDelay   *string      `json:"backoffDelay,omitempty"`
+	Timeout        *string      `json:"timeout,omitempty"`
+}
+
+// KafkaSource is sources.knative.dev/v1 KafkaSource.
+type KafkaSource struct {
+	Meta `json:"metadata"`
+	Spec struct {
+		BootstrapServers []string    `json:"bootstrapServers"`
+		Topics           []string    `json:"topics"`
+		ConsumerGroup    string      `json:"consumerGroup"`
+		InitialOffset    string      `json:"initialOffset,omitempty"`
+		Consumers        *int32      `json:"consumers,omitempty"`
+		Delivery         *Delivery   `json:"delivery,omitempty"`
+		Sink             Destination `json:"sink"`
+	} `json:"spec"`
+}
+
+// Ordered reports the delivery order: ordered unless annotated unordered.
+func (s KafkaSource) Ordered() bool { return s.Annotations[AnnotationDeliveryOrder] != "unordered" }
+
+// MaxInFlight is the cap on unordered deliveries in flight (default 100).
+func (s KafkaSource) MaxInFlight() (int, error) {
+	v, ok := s.Annotations[AnnotationMaxInFlight]
+	if !ok {
+		return 100, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("kafkasource %s: %s %q: want a positive integer", s.Name, AnnotationMaxInFlight, v)
+	}
+	return n, nil
+}
+
+// KafkaSink is eventing.knative.dev/v1alpha1 KafkaSink.
+type KafkaSink struct {
+	Meta `json:"metadata"`
+	Spec struct {
+		Topic            string   `json:"topic"`
+		BootstrapServers []string `json:"bootstrapServers"`
+		ContentMode      string   `json:"contentMode,omitempty"`
+	} `json:"spec"`
+}
+
+// Structured reports whether the sink writes structured-mode records.
+func (s KafkaSink) Structured() bool { return s.Spec.ContentMode == "structured" }
+
+// SinkBinding is sources.knative.dev/v1 SinkBinding: it injects K_SINK
+// into its subject.
+type SinkBinding struct {
+	Meta `json:"metadata"`
+	Spec struct {
+		Subject KReference  `json:"subject"`
+		Sink    Destination `json:"sink"`
+	} `json:"spec"`
+}
+
+// Topic is a Strimzi KafkaTopic.
+type Topic struct {
+	Meta `json:"metadata"`
+	Spec struct {
+		TopicName  string            `json:"topicName,omitempty"`
+		Partitions int32             `json:"partitions"`
+		Replicas   int32             `json:"replicas"`
+		Config     map[string]string `json:"config,omitempty"`
+	} `json:"spec"`
+}
+
+// TopicName is spec.topicName, else metadata.name.
+func (t Topic) TopicName() string {
+	if t.Spec.TopicName != "" {
+		return t.Spec.TopicName
+	}
+	return t.Name
+}
+
+// Function is what the engine reads of a func.yaml.
+type Function struct {
+	Dir     string `json:"-"`
+	Name    string `json:"name"`
+	Runtime string `json:"runtime"`
+	Invoke  string `json:"invoke"`
+	Run     struct {
+		Envs []EnvVar `json:"envs,omitempty"`
+	} `json:"run"`
+	Deploy struct {
+		Namespace   string            `json:"namespace,omitempty"`
+		Annotations map[string]string `json:"annotations,omitempty"`
+	} `json:"deploy"`
+}
+
+// EnvVar is one func.yaml env entry.
+type EnvVar struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Document is one YAML document of a manifest file.
+type Document struct {
+	File       string
+	APIVersion string
+	Kind       string
+	Name       string
+	Raw        []byte
+}
+
+// Topology is everything read from a repository.
+type Topology struct {
+	Sources   []KafkaSource
+	Sinks     []KafkaSink
+	Bindings  []SinkBinding
+	Topics    []Topic
+	Functions []Function
+	// Documents holds every manifest document, including kinds the engine ignores.
+	Documents []Document
+}
+
+// Load reads root/triggers, root/sinks, root/brokers and root/functions/*/func.yaml.
+func Load(root string) (*Topology, error) {
+	t := &Topology{}
+	for _, dir := range []string{"brokers", "sinks", "triggers"} {
+		files, err := filepath.Glob(filepath.Join(root, dir, "*.yaml"))
+		if err != nil {
+			return nil, err
+		}
+		sort.Strings(files)
+		for _, f := range files {
+			if err := t.addFile(f); err != nil {
+				return nil, err
+			}
+		}
+	}
+	funcs, err := filepath.Glob(filepath.Join(root, "functions", "*", "func.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(funcs)
+	for _, f := range funcs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var fn Function
+		if err := yaml.Unmarshal(b, &fn); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		fn.Dir = filepath.Dir(f)
+		if fn.Name == "" {
+			return nil, fmt.Errorf("%s: no name", f)
+		}
+		t.Functions = append(t.Functions, fn)
+	}
+	return t, t.check()
+}
+
+// SplitDocuments splits a multi-document YAML file.
+func SplitDocuments(b []byte) [][]byte {
+	var docs [][]byte
+	for _, part := range bytes.Split(append([]byte("\n"), b...), []byte("\n---")) {
+		if len(bytes.TrimSpace(stripComments(part))) > 0 {
+			docs = append(docs, part)
+		}
+	}
+	return docs
+}
+
+func stripComments(b []byte) []byte {
+	var out [][]byte
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if !bytes.HasPrefix(bytes.TrimSpace(l), []byte("#")) {
+			out = append(out, l)
+		}
+	}
+	return bytes.Join(out, []byte("\n"))
+}
+
+func (t *Topology) addFile(file string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	for i, raw := range SplitDocuments(b) {
+		var head struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+			Metadata   Meta   `json:"metadata"`
+		}
+		if err := yaml.Unmarshal(raw, &head); err != nil {
+			return fmt.Errorf("%s document %d: %w", file, i+1, err)
+		}
+		if head.Kind == "" || head.Metadata.Name == "" {
+			return fmt.Errorf("%s document %d: kind and metadata.name are required", file, i+1)
+		}
+		t.Documents = append(t.Documents, Document{File: file, APIVersion: head.APIVersion, Kind: head.Kind, Name: head.Metadata.Name, Raw: raw})
+		var target any
+		switch head.Kind {
+		case KindKafkaSource:
+			t.Sources = append(t.Sources, KafkaSource{})
+			target = &t.Sources[len(t.Sources)-1]
+		case KindKafkaSink:
+			t.Sinks = append(t.Sinks, KafkaSink{})
+			target = &t.Sinks[len(t.Sinks)-1]
+		case KindSinkBinding:
+			t.Bindings = append(t.Bindings, SinkBinding{})
+			target = &t.Bindings[len(t.Bindings)-1]
+		case KindKafkaTopic:
+			t.Topics = append(t.Topics, Topic{})
+			target = &t.Topics[len(t.Topics)-1]
+		default:
+			continue
+		}
+		if err := yaml.Unmarshal(raw, target); err != nil {
+			return fmt.Errorf("%s %s/%s: %w", file, head.Kind, head.Metadata.Name, err)
+		}
+	}
+	return nil
+}
+
+// check verifies the references the engine follows.
+func (t *Topology) check() error {
+	var errs []string
+	for _, s := range t.Sources {
+		if len(s.Spec.Topics) == 0 || s.Spec.ConsumerGroup == "" {
+			errs = append(errs, fmt.Sprintf("kafkasource %s: topics and consumerGroup are required", s.Name))
+		}
+		if _, err := t.Target(s.Spec.Sink); err != nil {
+			errs = append(errs, fmt.Sprintf("kafkasource %s sink: %v", s.Name, err))
+		}
+		if d := s.Spec.Delivery; d != nil && d.DeadLetterSink != nil {
+			if _, err := t.Target(*d.DeadLetterSink); err != nil {
+				errs = append(errs, fmt.Sprintf("kafkasource %s deadLetterSink: %v", s.Name, err))
+			}
+		}
+		if _, err := s.MaxInFlight(); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	for _, b := range t.Bindings {
+		if b.Spec.Subject.Kind != KindService || t.Function(b.Spec.Subject.Name) == nil {
+			errs = append(errs, fmt.Sprintf("sinkbinding %s: subject must be the Service of a function in functions/", b.Name))
+		}
+		if _, err := t.Target(b.Spec.Sink); err != nil {
+			errs = append(errs, fmt.Sprintf("sinkbinding %s sink: %v", b.Name, err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("manifests: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Target is where a Destination points: a function or a KafkaSink (by name)
+// plus an optional path, or an absolute URI.
+type Target struct {
+	Function string
+	Sink     string
+	Path     string
+	URI      string
+}
+
+// Target resolves d.
+func (t *Topology) Target(d Destination) (Target, error) {
+	if d.Ref == nil {
+		if d.URI == "" {
+			return Target{}, fmt.Errorf("neither ref nor uri")
+		}
+		return Target{URI: d.URI}, nil
+	}
+	switch d.Ref.Kind {
+	case KindService:
+		if t.Function(d.Ref.Name) == nil {
+			return Target{}, fmt.Errorf("no function %q in functions/", d.Ref.Name)
+		}
+		return Target{Function: d.Ref.Name, Path: d.URI}, nil
+	case KindKafkaSink:
+		if t.Sink(d.Ref.Name) == nil {
+			return Target{}, fmt.Errorf("no KafkaSink %q in sinks/", d.Ref.Name)
+		}
+		return Target{Sink: d.Ref.Name, Path: d.URI}, nil
+	}
+	return Target{}, fmt.Errorf("ref kind %q: the engine resolves Service (a function) and KafkaSink", d.Ref.Kind)
+}
+
+// Function returns the function named name, or nil.
+func (t *Topology) Function(name string) *Function {
+	for i := range t.Functions {
+		if t.Functions[i].Name == name {
+			return &t.Functions[i]
+		}
+	}
+	return nil
+}
+
+// Sink returns the KafkaSink named name, or nil.
+func (t *Topology) Sink(name string) *KafkaSink {
+	for i := range t.Sinks {
+		if t.Sinks[i].Name == name {
+			return &t.Sinks[i]
+		}
+	}
+	return nil
+}
+
+// BindingFor returns the SinkBinding whose subject is function, or nil.
+func (t *Topology) BindingFor(function string) *SinkBinding {
+	for i := range t.Bindings {
+		if t.Bindings[i].Spec.Subject.Name == function {
+			return &t.Bindings[i]
+		}
+	}
+	return nil
+}
