@@ -1,0 +1,54 @@
+// Package engine is the local engine behind `jobflow up`: it runs the
+// manifests of triggers/, sinks/ and brokers/ and the functions of
+// functions/ on one machine, as Knative would run them on a cluster.
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// Config of the engine. Every field is an environment variable; the README
+// lists them (`jobflow env` prints them with their defaults).
+type Config struct {
+	Root      string `envconfig:"JOBFLOW_ROOT" default:"." desc:"repository root holding functions/, triggers/, sinks/, brokers/"`
+	StateDir  string `envconfig:"JOBFLOW_DIR" default:".jobflow" desc:"where the engine keeps binaries, logs and the data of the servers it starts"`
+	Namespace string `envconfig:"JOBFLOW_NAMESPACE" default:"jobflow" desc:"namespace the manifests are read for (KafkaSink paths, event sources)"`
+
+	KafkaBrokers []string `envconfig:"KAFKA_BROKERS" desc:"comma-separated brokers of an existing Kafka; empty: start the embedded broker"`
+	KafkaPort    int      `envconfig:"JOBFLOW_KAFKA_PORT" default:"9092" desc:"port of the embedded broker"`
+	KafkaPersist bool     `envconfig:"JOBFLOW_KAFKA_PERSIST" default:"true" desc:"keep the embedded broker's data and offsets under JOBFLOW_DIR/kafka across restarts"`
+
+	PostgresURL    string `envconfig:"JOBFLOW_POSTGRES_URL" desc:"PostgreSQL URL of the jobs database; empty: start a server under JOBFLOW_DIR"`
+	PostgresPort   int    `envconfig:"JOBFLOW_POSTGRES_PORT" default:"55432" desc:"port of the PostgreSQL server the engine starts"`
+	ClickHouseAddr string `envconfig:"JOBFLOW_CLICKHOUSE_ADDR" desc:"host:port (native protocol) of ClickHouse; empty: start a server under JOBFLOW_DIR"`
+	ClickHouseTCP  int    `envconfig:"JOBFLOW_CLICKHOUSE_TCP_PORT" default:"59000" desc:"native port of the ClickHouse server the engine starts"`
+	ClickHouseHTTP int    `envconfig:"JOBFLOW_CLICKHOUSE_HTTP_PORT" default:"58123" desc:"HTTP port of the ClickHouse server the engine starts"`
+
+	Ports       map[string]int `envconfig:"JOBFLOW_PORTS" default:"receiver:8080,query:8081" desc:"fixed ports of functions (name:port,...); the others get free ports"`
+	IngressPort int            `envconfig:"JOBFLOW_INGRESS_PORT" default:"8070" desc:"port of the KafkaSink ingress (/<namespace>/<sink>)"`
+	AdminPort   int            `envconfig:"JOBFLOW_ADMIN_PORT" default:"8079" desc:"port of the engine's /metrics and /status"`
+
+	CommitInterval time.Duration `envconfig:"JOBFLOW_COMMIT_INTERVAL" default:"5s" desc:"how often sources commit finished offsets (Knative: 5s)"`
+	StatusInterval time.Duration `envconfig:"JOBFLOW_STATUS_INTERVAL" default:"5s" desc:"how often the status lines are printed; 0: never"`
+	StartTimeout   time.Duration `envconfig:"JOBFLOW_START_TIMEOUT" default:"120s" desc:"how long functions may take to become ready"`
+	Functions      []string      `envconfig:"JOBFLOW_FUNCTIONS" desc:"run only these functions (comma-separated; empty: all in functions/); sources and bindings of the others are left out"`
+	SkipBuild      bool          `envconfig:"JOBFLOW_SKIP_BUILD" default:"false" desc:"use the function binaries already in JOBFLOW_DIR/bin"`
+}
+
+// LoadConfig reads Config from the environment.
+func LoadConfig() (Config, error) {
+	var c Config
+	if err := envconfig.Process("", &c); err != nil {
+		return c, fmt.Errorf("engine config: %w", err)
+	}
+	return c, nil
+}
+
+// Usage prints every setting with its default.
+func Usage() error {
+	var c Config
+	return envconfig.Usage("", &c)
+}

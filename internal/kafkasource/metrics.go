@@ -1,0 +1,36 @@
+package kafkasource
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+var (
+	outcomes = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "jobflow_source_deliveries_total",
+		Help: "Records whose delivery finished, by outcome.",
+	}, []string{"source", "outcome"})
+	deliverySeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "jobflow_source_delivery_seconds",
+		Help:    "Time to deliver a record, retries included.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
+	}, []string{"source"})
+	attempts = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "jobflow_source_attempts_total",
+		Help: "HTTP delivery attempts, by answer status (0: no answer).",
+	}, []string{"source", "status"})
+)
+
+func observeOutcome(source string, o Outcome, took time.Duration) {
+	outcomes.WithLabelValues(source, o.String()).Inc()
+	if o != Aborted {
+		deliverySeconds.WithLabelValues(source).Observe(took.Seconds())
+	}
+}
+
+func observeAttempt(source string, a Attempt) {
+	attempts.WithLabelValues(source, strconv.Itoa(a.Status)).Inc()
+}

@@ -1,0 +1,55 @@
+package kafkasource
+
+import (
+	"sort"
+	"sync"
+)
+
+// offsetTracker tracks the records of one partition that are in flight in
+// unordered delivery. Records finish in any order; the committable offset
+// only moves past a record once it and every record before it finished, so
+// a crash redelivers (never skips) whatever was not finished.
+type offsetTracker struct {
+	mu      sync.Mutex
+	pending []int64 // offsets handed out, ascending, not yet below the commit point
+	done    map[int64]bool
+}
+
+func newOffsetTracker() *offsetTracker { return &offsetTracker{done: map[int64]bool{}} }
+
+// add registers an offset; offsets are added in ascending order.
+func (t *offsetTracker) add(off int64) {
+	t.mu.Lock()
+	t.pending = append(t.pending, off)
+	t.mu.Unlock()
+}
+
+// finish marks off done and returns the next offset to commit (the first
+// offset not yet finished, or the last finished + 1) and whether it moved.
+func (t *offsetTracker) finish(off int64) (next int64, moved bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.done[off] = true
+	i := 0
+	for i < len(t.pending) && t.done[t.pending[i]] {
+		delete(t.done, t.pending[i])
+		next, moved = t.pending[i]+1, true
+		i++
+	}
+	t.pending = t.pending[i:]
+	return next, moved
+}
+
+// inFlight is the number of offsets not yet committable.
+func (t *offsetTracker) inFlight() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.pending)
+}
+
+// sorted reports whether pending is ascending (for tests).
+func (t *offsetTracker) sorted() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return sort.SliceIsSorted(t.pending, func(i, j int) bool { return t.pending[i] < t.pending[j] })
+}

@@ -1,0 +1,161 @@
+package kafkasource
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/jobflow/jobflow/internal/delivery"
+)
+
+// Attempt is the result of one HTTP delivery.
+type Attempt struct {
+	Status int    // 0: no response
+	Body   []byte // first KiB of the answer, for knativeerrordata
+	Err    error
+}
+
+// OK reports a 2xx.
+func (a Attempt) OK() bool { return a.Status/100 == 2 }
+
+// Sender POSTs CloudEvents in binary mode.
+type Sender struct{ Client *http.Client }
+
+// NewSender returns a sender with a pooled transport.
+func NewSender() *Sender {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 1024, 1024
+	return &Sender{Client: &http.Client{Transport: t}}
+}
+
+// Send makes one attempt with the given timeout.
+func (s *Sender) Send(ctx context.Context, target string, e *event.Event, timeout time.Duration) Attempt {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, nil)
+	if err != nil {
+		return Attempt{Err: err}
+	}
+	if err := cehttp.WriteRequest(ctx, binding.ToMessage(e), req); err != nil {
+		return Attempt{Err: fmt.Errorf("encode event: %w", err)}
+	}
+	resp, err := s.Client.Do(req)
+	if err != nil {
+		return Attempt{Err: err}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	a := Attempt{Status: resp.StatusCode, Body: body}
+	if !a.OK() {
+		a.Err = fmt.Errorf("%s answered %s", target, resp.Status)
+	}
+	return a
+}
+
+// Outcome of a delivery.
+type Outcome int
+
+const (
+	// Delivered: the sink answered 2xx.
+	Delivered Outcome = iota
+	// DeadLettered: the sink refused or retries ran out, and the dead-letter sink took it.
+	DeadLettered
+	// Dropped: the sink refused it for good (non-retryable status) and there is no dead-letter sink.
+	Dropped
+	// Aborted: the context ended first; the record must be delivered again.
+	Aborted
+)
+
+func (o Outcome) String() string {
+	return [...]string{"delivered", "dead_lettered", "dropped", "aborted"}[o]
+}
+
+// Retrier delivers one event with a policy and a dead-letter sink.
+type Retrier struct {
+	Sender     *Sender
+	Policy     delivery.Policy
+	Target     string
+	DeadLetter string // "" when none
+	// MaxStallWait caps the wait between attempts once retries are exhausted
+	// and there is no dead-letter sink (the partition then stalls and keeps
+	// trying rather than skip the record).
+	MaxStallWait time.Duration
+	// OnAttempt is called after every attempt (metrics, tests).
+	OnAttempt func(target string, n int, a Attempt)
+}
+
+// Deliver runs the attempts for e. It returns Aborted only when ctx ended.
+func (r *Retrier) Deliver(ctx context.Context, e *event.Event) (Outcome, Attempt) {
+	last, ok := r.attempts(ctx, r.Target, e, r.DeadLetter == "")
+	if ok {
+		return Delivered, last
+	}
+	if ctx.Err() != nil {
+		return Aborted, last
+	}
+	if r.DeadLetter == "" {
+		return Dropped, last // only for non-retryable answers: see attempts
+	}
+	dl := e.Clone()
+	dl.SetExtension("knativeerrordest", r.Target)
+	dl.SetExtension("knativeerrorcode", strconv.Itoa(last.Status))
+	if len(last.Body) > 0 {
+		dl.SetExtension("knativeerrordata", base64.StdEncoding.EncodeToString(last.Body))
+	}
+	// The dead-letter sink must take it: never skip a record.
+	dlLast, ok := r.attempts(ctx, r.DeadLetter, &dl, true)
+	if ok {
+		return DeadLettered, last
+	}
+	return Aborted, dlLast
+}
+
+// attempts tries target up to 1+Retry times; with stall set it goes on
+// after that (at a capped wait) until success, a non-retryable answer, or
+// the end of ctx. ok is true on a 2xx.
+func (r *Retrier) attempts(ctx context.Context, target string, e *event.Event, stall bool) (Attempt, bool) {
+	var a Attempt
+	for n := 0; ; n++ {
+		a = r.Sender.Send(ctx, target, e, r.Policy.Timeout)
+		if r.OnAttempt != nil {
+			r.OnAttempt(target, n, a)
+		}
+		if a.OK() {
+			return a, true
+		}
+		if ctx.Err() != nil || !delivery.Retryable(a.Status) {
+			return a, false
+		}
+		if n >= r.Policy.Retry && !stall {
+			return a, false
+		}
+		wait := r.Policy.Wait(n + 1)
+		if n >= r.Policy.Retry && r.MaxStallWait > 0 && wait > r.MaxStallWait {
+			wait = r.MaxStallWait
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return a, false
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return errors.Join(ctx.Err())
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,159 @@
+// Package procs runs a function as a supervised local process: started
+// with its environment, probed on /health/readiness, restarted with backoff
+// when it dies (as a pod is), and stopped with SIGTERM, then SIGKILL.
+package procs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Spec of a process.
+type Spec struct {
+	Name string
+	Bin  string
+	Env  []string // full environment (PORT is added)
+	Port int
+	Log  io.Writer // stdout and stderr of the process
+}
+
+// Process is one supervised process.
+type Process struct {
+	spec     Spec
+	log      *slog.Logger
+	restarts atomic.Int64
+	ready    atomic.Bool
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	started  chan struct{}
+	once     sync.Once
+}
+
+// New returns an unstarted process.
+func New(spec Spec, log *slog.Logger) *Process {
+	return &Process{spec: spec, log: log.With("function", spec.Name), started: make(chan struct{})}
+}
+
+// URL is where the process serves.
+func (p *Process) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", p.spec.Port) }
+
+// Ready reports whether the last probe succeeded.
+func (p *Process) Ready() bool { return p.ready.Load() }
+
+// Restarts counts restarts after unexpected exits.
+func (p *Process) Restarts() int64 { return p.restarts.Load() }
+
+// Started is closed once the process first answered its readiness probe.
+func (p *Process) Started() <-chan struct{} { return p.started }
+
+// Kill kills the running process (tests use it to simulate a crash).
+func (p *Process) Kill() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return fmt.Errorf("%s is not running", p.spec.Name)
+	}
+	return p.cmd.Process.Kill()
+}
+
+// Run keeps the process running until ctx ends.
+func (p *Process) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		began := time.Now()
+		err := p.runOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		p.restarts.Add(1)
+		if time.Since(began) > 30*time.Second {
+			backoff = 100 * time.Millisecond
+		}
+		p.log.Warn("function exited; restarting", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+	return nil
+}
+
+func (p *Process) runOnce(ctx context.Context) error {
+	cmd := exec.Command(p.spec.Bin)
+	cmd.Env = append(append([]string{}, p.spec.Env...), fmt.Sprintf("PORT=%d", p.spec.Port), "LISTEN_ADDRESS=127.0.0.1:"+fmt.Sprint(p.spec.Port))
+	cmd.Stdout, cmd.Stderr = p.spec.Log, p.spec.Log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", p.spec.Bin, err)
+	}
+	p.mu.Lock()
+	p.cmd = cmd
+	p.mu.Unlock()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	defer stopProbe()
+	go p.probe(probeCtx)
+
+	select {
+	case err := <-exited:
+		p.ready.Store(false)
+		return fmt.Errorf("exited: %w", err)
+	case <-ctx.Done():
+	}
+	p.ready.Store(false)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	return nil
+}
+
+// probe polls /health/readiness: fast until first ready, then every second.
+func (p *Process) probe(ctx context.Context) {
+	client := &http.Client{Timeout: time.Second}
+	url := p.URL() + "/health/readiness"
+	interval := 10 * time.Millisecond
+	for {
+		ok := false
+		if resp, err := client.Get(url); err == nil {
+			ok = resp.StatusCode == http.StatusOK
+			resp.Body.Close()
+		}
+		p.ready.Store(ok)
+		if ok {
+			p.once.Do(func() { close(p.started) })
+			interval = time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+// FreePort asks the kernel for a free loopback port.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
