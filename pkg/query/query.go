@@ -35,6 +35,7 @@ func NewFunction() *Function {
 	f := &Function{mux: http.NewServeMux()}
 	f.mux.HandleFunc("GET /info/{id}", f.info)
 	f.mux.HandleFunc("GET /stats", f.stats)
+	f.mux.Handle("GET /counters/{user}", newCountersRoute())
 	f.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fn.WriteError(w, fn.WithStatus(http.StatusNotFound, errors.New("no such endpoint: GET /info/<job id> or GET /stats")))
 	})

@@ -1,0 +1,11 @@
+// Command counter runs the counter function as a local process, the way
+// func's wrapper runs it on Knative (PORT or LISTEN_ADDRESS, /health/*),
+// plus /metrics.
+package main
+
+import (
+	function "github.com/jobflow/jobflow/functions/counter"
+	"github.com/jobflow/jobflow/pkg/fn"
+)
+
+func main() { fn.Main("counter", function.New()) }

@@ -1,0 +1,11 @@
+// Command dialogs runs the dialogs function as a local process, the way
+// func's wrapper runs it on Knative (PORT or LISTEN_ADDRESS, /health/*),
+// plus /metrics.
+package main
+
+import (
+	function "github.com/jobflow/jobflow/functions/dialogs"
+	"github.com/jobflow/jobflow/pkg/fn"
+)
+
+func main() { fn.Main("dialogs", function.New()) }
