@@ -106,9 +106,9 @@ func TestEventIDFromTheChange(t *testing.T) {
 func TestInvalidEvents(t *testing.T) {
 	cases := map[string]string{
 		"update without before (no REPLICA IDENTITY FULL)": `{"op":"u","before":null,"after":{"id":1,"recipient_id":2,"read":true},"source":{"table":"messages","schema":"public","lsn":5}}`,
-		"delete with key only": `{"op":"d","before":{"id":1},"after":null,"source":{"table":"messages","schema":"public","lsn":5}}`,
-		"unknown op":           `{"op":"x","after":{"id":1},"source":{"table":"messages","schema":"public","lsn":5}}`,
-		"not json":             `hello`,
+		"delete with key only":                             `{"op":"d","before":{"id":1},"after":null,"source":{"table":"messages","schema":"public","lsn":5}}`,
+		"unknown op":                                       `{"op":"x","after":{"id":1},"source":{"table":"messages","schema":"public","lsn":5}}`,
+		"not json":                                         `hello`,
 	}
 	for name, body := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -25,11 +25,11 @@ func (d Drift) String() string {
 
 // Report is the result of Compare.
 type Report struct {
-	Users          int     // users in the source
-	Messages       int64   // messages in the source
-	Drifts         []Drift // users whose counters differ
-	NotReplicated  []int64 // source users missing from the counters database's users
-	NotInSource    []int64 // replicated users (not deleted) the source does not have
+	Users         int     // users in the source
+	Messages      int64   // messages in the source
+	Drifts        []Drift // users whose counters differ
+	NotReplicated []int64 // source users missing from the counters database's users
+	NotInSource   []int64 // replicated users (not deleted) the source does not have
 }
 
 // OK reports whether there is no drift at all.
