@@ -20,7 +20,8 @@ import (
 // messages has REPLICA IDENTITY FULL so that logical replication (and so a
 // Debezium "u" or "d" event) carries the whole old row: the counter needs
 // before.read and before.recipient_id to know what an update or a delete
-// takes away.
+// takes away. (users has it too, so its events carry whole rows as well.)
+// The ALTERs run only when needed: they take an exclusive lock.
 const Schema = `
 SELECT pg_advisory_xact_lock(7463005);
 CREATE TABLE IF NOT EXISTS users (
@@ -38,8 +39,14 @@ CREATE TABLE IF NOT EXISTS messages (
 	read_at      timestamptz
 );
 CREATE INDEX IF NOT EXISTS messages_unread_dialog ON messages (recipient_id, sender_id) WHERE NOT read;
-ALTER TABLE messages REPLICA IDENTITY FULL;
-ALTER TABLE users REPLICA IDENTITY FULL;`
+DO $$ BEGIN
+	IF (SELECT relreplident FROM pg_class WHERE oid = 'messages'::regclass) <> 'f' THEN
+		ALTER TABLE messages REPLICA IDENTITY FULL;
+	END IF;
+	IF (SELECT relreplident FROM pg_class WHERE oid = 'users'::regclass) <> 'f' THEN
+		ALTER TABLE users REPLICA IDENTITY FULL;
+	END IF;
+END $$;`
 
 // User is a row of users.
 type User struct {
