@@ -12,7 +12,7 @@ up)
   mkdir -p "$dir"
   pg=$("$root/scripts/postgres.sh" start "$dir/postgres" "${TEST_PG_PORT:-55433}")
   ch=$("$root/scripts/clickhouse.sh" start "$dir/clickhouse" "${TEST_CH_TCP_PORT:-59001}" "${TEST_CH_HTTP_PORT:-58124}")
-  printf 'export JOBFLOW_TEST_POSTGRES_URL=%q\nexport JOBFLOW_TEST_CLICKHOUSE_ADDR=%q\n' "$pg" "$ch" >"$dir/env"
+  printf "export JOBFLOW_TEST_POSTGRES_URL='%s'\nexport JOBFLOW_TEST_CLICKHOUSE_ADDR='%s'\n" "$pg" "$ch" >"$dir/env"
   cat "$dir/env"
   ;;
 down)

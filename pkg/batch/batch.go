@@ -69,6 +69,11 @@ func (b *Batcher[T]) Add(ctx context.Context, items ...T) error {
 	}
 	r := request[T]{items: items, result: make(chan error, 1)}
 	select {
+	case <-b.done:
+		return ErrClosed
+	default:
+	}
+	select {
 	case b.in <- r:
 	case <-b.done:
 		return ErrClosed
@@ -78,6 +83,15 @@ func (b *Batcher[T]) Add(ctx context.Context, items ...T) error {
 	select {
 	case err := <-r.result:
 		return err
+	case <-b.done:
+		// Run ended: the request was answered by its flush or by the drain,
+		// or it slipped into the queue after the drain and never will be.
+		select {
+		case err := <-r.result:
+			return err
+		default:
+			return ErrClosed
+		}
 	case <-ctx.Done():
 		// The batch may still commit; the caller's delivery fails and is
 		// redelivered, which the sinks' idempotent writes absorb.

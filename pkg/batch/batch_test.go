@@ -1,0 +1,130 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestGroupCommitGathersConcurrentCallers(t *testing.T) {
+	var mu sync.Mutex
+	var batches [][]int
+	release := make(chan struct{})
+	b := New(Config{MaxItems: 1000, Flushers: 1}, func(_ context.Context, items []int) error {
+		mu.Lock()
+		batches = append(batches, append([]int(nil), items...))
+		first := len(batches) == 1
+		mu.Unlock()
+		if first {
+			<-release // hold the first flush so the others queue up behind it
+		}
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.Run(ctx)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 101)
+	wg.Add(1)
+	go func() { defer wg.Done(); errs <- b.Add(ctx, 0) }()
+	time.Sleep(20 * time.Millisecond)
+	for i := 1; i <= 100; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- b.Add(ctx, i) }()
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := 0
+	for _, batch := range batches {
+		total += len(batch)
+	}
+	if total != 101 {
+		t.Fatalf("%d items flushed, want 101", total)
+	}
+	if len(batches) > 3 {
+		t.Fatalf("%d batches for 101 items queued behind one flush; group commit should need 2", len(batches))
+	}
+}
+
+func TestFailedFlushFailsEveryCallerInIt(t *testing.T) {
+	boom := errors.New("db down")
+	var calls atomic.Int32
+	b := New(Config{MaxItems: 10, Linger: 30 * time.Millisecond}, func(_ context.Context, items []int) error {
+		calls.Add(1)
+		return boom
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.Run(ctx)
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for i := range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.Add(ctx, i); errors.Is(err, boom) {
+				failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() != 5 {
+		t.Fatalf("%d of 5 callers saw the failure", failed.Load())
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("%d flushes, want 1 (linger gathers all 5)", calls.Load())
+	}
+}
+
+func TestMaxItemsSplitsBatches(t *testing.T) {
+	var sizes []int
+	var mu sync.Mutex
+	b := New(Config{MaxItems: 3, Linger: 20 * time.Millisecond}, func(_ context.Context, items []int) error {
+		mu.Lock()
+		sizes = append(sizes, len(items))
+		mu.Unlock()
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.Run(ctx)
+	var wg sync.WaitGroup
+	for i := range 7 {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = b.Add(ctx, i) }()
+	}
+	wg.Wait()
+	n := 0
+	for _, s := range sizes {
+		if s > 3 {
+			t.Fatalf("batch of %d over MaxItems 3", s)
+		}
+		n += s
+	}
+	if n != 7 {
+		t.Fatalf("%d items flushed, want 7", n)
+	}
+}
+
+func TestAddAfterCloseFails(t *testing.T) {
+	b := New(Config{}, func(context.Context, []int) error { return nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.Run(ctx); close(done) }()
+	cancel()
+	<-done
+	if err := b.Add(context.Background(), 1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("err = %v, want ErrClosed", err)
+	}
+}

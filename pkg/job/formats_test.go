@@ -1,0 +1,105 @@
+package job
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+func TestRowRoundTripAndConnectSchema(t *testing.T) {
+	fin := time.UnixMilli(1795455178730).UTC()
+	in := Row{ID: uuid.New(), Status: StatusFinish, CreateDate: time.UnixMilli(1795455178628).UTC(), FinishDate: &fin,
+		Sleep: 99, DataSize: 1024, Checksum: "abc"}
+	b, err := EncodeRow(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What Kafka Connect's JsonConverter (schemas.enable=true) expects.
+	var rec map[string]any
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	schema := rec["schema"].(map[string]any)
+	if schema["type"] != "struct" || len(schema["fields"].([]any)) != 8 {
+		t.Fatalf("schema = %v", schema)
+	}
+	payload := rec["payload"].(map[string]any)
+	if payload["create_date"].(float64) != 1795455178628 || payload["status"] != "finish" || payload["error"] != nil {
+		t.Fatalf("payload = %v", payload)
+	}
+	out, err := DecodeRow(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.ID != in.ID || out.Status != in.Status || !out.CreateDate.Equal(in.CreateDate) || !out.FinishDate.Equal(fin) ||
+		out.Sleep != 99 || out.DataSize != 1024 || out.Checksum != "abc" || out.Error != "" {
+		t.Fatalf("round trip: got %+v want %+v", out, in)
+	}
+}
+
+func TestDecodeRowRejects(t *testing.T) {
+	id := uuid.New().String()
+	for name, data := range map[string]string{
+		"not json":       `nope`,
+		"no payload":     `{"schema":{}}`,
+		"no id":          `{"payload":{"status":"create","create_date":1}}`,
+		"bad status":     `{"payload":{"id":"` + id + `","status":"done","create_date":1}}`,
+		"no create_date": `{"payload":{"id":"` + id + `","status":"create"}}`,
+		"two values":     `{"payload":{}} {}`,
+	} {
+		if _, err := DecodeRow([]byte(data)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestCSVRoundTrip(t *testing.T) {
+	a := EventLine{JobID: uuid.New(), Event: StatusCreate, TS: time.UnixMilli(1795455178628).UTC(), Sleep: 100, DataSize: 5, EventID: "e1"}
+	b := EventLine{JobID: a.JobID, Event: StatusFinish, TS: time.UnixMilli(1795455178730).UTC(), Sleep: 100, DataSize: 5, EventID: "e2"}
+	data := EncodeCSV(a, b)
+	want := a.JobID.String() + ",create,2026-11-23 17:32:58,1795455178628,100,5,e1\n"
+	if !strings.HasPrefix(string(data), want) {
+		t.Fatalf("csv = %q, want prefix %q", data, want)
+	}
+	lines, err := DecodeCSV(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 2 || lines[0] != a || lines[1] != b {
+		t.Fatalf("round trip: %+v", lines)
+	}
+}
+
+func TestDecodeCSVRejects(t *testing.T) {
+	id := uuid.New().String()
+	for name, data := range map[string]string{
+		"empty":         ``,
+		"few columns":   id + ",create,2026-11-23 17:32:58,1\n",
+		"bad id":        "x,create,2026-11-23 17:32:58,1,1,1,e\n",
+		"bad event":     id + ",started,2026-11-23 17:32:58,1,1,1,e\n",
+		"negative size": id + ",create,2026-11-23 17:32:58,1,1,-1,e\n",
+		"no event id":   id + ",create,2026-11-23 17:32:58,1,1,1,\n",
+	} {
+		if _, err := DecodeCSV([]byte(data)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestStatusRankNeverBackwards(t *testing.T) {
+	if !(StatusUnknown.Rank() < StatusCreate.Rank() && StatusCreate.Rank() < StatusFinish.Rank() && StatusFinish.Rank() == StatusFail.Rank()) {
+		t.Fatal("status order broken")
+	}
+	if Status("x").Valid() || !StatusFail.Valid() {
+		t.Fatal("Valid broken")
+	}
+}
+
+func TestDerivedIDStable(t *testing.T) {
+	if DerivedID("a", "b") != DerivedID("a", "b") || DerivedID("a", "b") == DerivedID("ab") || DerivedID("a", "b") == DerivedID("a", "c") {
+		t.Fatal("DerivedID must be stable and separate its parts")
+	}
+}
