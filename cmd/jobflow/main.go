@@ -2,10 +2,12 @@
 //
 //	jobflow up     start everything (broker, databases, functions, sources) in the foreground
 //	jobflow env    list every setting (environment variable) with its default
+//	jobflow verify counters   compare message counters with the dialogs database (exit 1 on drift)
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/jobflow/jobflow/internal/engine"
+	"github.com/jobflow/jobflow/internal/verify"
 )
 
 const usage = `usage: jobflow <command>
@@ -20,6 +23,9 @@ const usage = `usage: jobflow <command>
 commands:
   up      start the whole pipeline locally, in the foreground (Ctrl-C stops it)
   env     list the engine's settings (environment variables) and their defaults
+  verify counters [--dialogs-url URL] [--counters-url URL] [--wait D] [--limit N]
+          compare every user's counters with count(*) in the dialogs database;
+          exit 1 on any drift
 `
 
 func main() {
@@ -35,6 +41,20 @@ func main() {
 		err = up(ctx)
 	case "env":
 		err = engine.Usage()
+	case "verify":
+		if len(os.Args) < 3 || os.Args[2] != "counters" {
+			fmt.Fprint(os.Stderr, usage)
+			os.Exit(2)
+		}
+		// Defaults: the databases `jobflow up` starts.
+		for k, db := range map[string]string{"JOBFLOW_DIALOGS_URL": "dialogs", "JOBFLOW_COUNTERS_URL": "counters"} {
+			if os.Getenv(k) == "" {
+				os.Setenv(k, "postgres://postgres@127.0.0.1:55432/"+db+"?sslmode=disable")
+			}
+		}
+		if err = verify.RunCounters(ctx, os.Args[3:], os.Stdout); errors.Is(err, verify.ErrDrift) {
+			os.Exit(1)
+		}
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
@@ -43,7 +63,7 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "jobflow:", err)
-		os.Exit(1)
+		os.Exit(2)
 	}
 }
 

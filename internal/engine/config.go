@@ -23,11 +23,14 @@ type Config struct {
 
 	PostgresURL    string `envconfig:"JOBFLOW_POSTGRES_URL" desc:"PostgreSQL URL of the jobs database; empty: start a server under JOBFLOW_DIR"`
 	PostgresPort   int    `envconfig:"JOBFLOW_POSTGRES_PORT" default:"55432" desc:"port of the PostgreSQL server the engine starts"`
+	DialogsURL     string `envconfig:"JOBFLOW_DIALOGS_URL" desc:"PostgreSQL URL of the dialogs database; empty: database dialogs on the jobs server"`
+	CountersURL    string `envconfig:"JOBFLOW_COUNTERS_URL" desc:"PostgreSQL URL of the counters database; empty: database counters on the jobs server"`
+	CDC            bool   `envconfig:"JOBFLOW_CDC" default:"true" desc:"run the CDC source (dialogs tables into Kafka)"`
 	ClickHouseAddr string `envconfig:"JOBFLOW_CLICKHOUSE_ADDR" desc:"host:port (native protocol) of ClickHouse; empty: start a server under JOBFLOW_DIR"`
 	ClickHouseTCP  int    `envconfig:"JOBFLOW_CLICKHOUSE_TCP_PORT" default:"59000" desc:"native port of the ClickHouse server the engine starts"`
 	ClickHouseHTTP int    `envconfig:"JOBFLOW_CLICKHOUSE_HTTP_PORT" default:"58123" desc:"HTTP port of the ClickHouse server the engine starts"`
 
-	Ports       map[string]int `envconfig:"JOBFLOW_PORTS" default:"receiver:8080,query:8081" desc:"fixed ports of functions (name:port,...); the others get free ports"`
+	Ports       map[string]int `envconfig:"JOBFLOW_PORTS" default:"receiver:8080,query:8081,dialogs:8082" desc:"fixed ports of functions (name:port,...); the others get free ports"`
 	IngressPort int            `envconfig:"JOBFLOW_INGRESS_PORT" default:"8070" desc:"port of the KafkaSink ingress (/<namespace>/<sink>)"`
 	AdminPort   int            `envconfig:"JOBFLOW_ADMIN_PORT" default:"8079" desc:"port of the engine's /metrics and /status"`
 

@@ -39,6 +39,8 @@ type Engine struct {
 	topo     *manifest.Topology
 	brokers  []string
 	pgURL    string
+	dlURL    string
+	ctURL    string
 	chAddr   string
 	ingress  string
 	funcs    map[string]*procs.Process
@@ -136,6 +138,11 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	if err := e.startSources(sourcesCtx, &sourcesWG); err != nil {
 		return err
 	}
+	// The CDC source starts after the functions: the dialogs function
+	// creates the tables it streams.
+	if err := e.startAdapters(funcsCtx, &funcsWG); err != nil {
+		return err
+	}
 	admin, err := e.startAdmin()
 	if err != nil {
 		return err
@@ -169,6 +176,13 @@ func (e *Engine) startServers(ctx context.Context) error {
 		}
 		e.chAddr = addr
 		e.stopSvcs = append(e.stopSvcs, func() { _ = s.Stop(context.Background()) })
+	}
+	e.dlURL, e.ctURL = e.cfg.DialogsURL, e.cfg.CountersURL
+	if e.dlURL == "" {
+		e.dlURL = withDatabase(e.pgURL, "dialogs")
+	}
+	if e.ctURL == "" {
+		e.ctURL = withDatabase(e.pgURL, "counters")
 	}
 	e.say("postgres: %s", redact(e.pgURL))
 	e.say("clickhouse: %s", e.chAddr)
@@ -214,7 +228,39 @@ func (e *Engine) buildFunctions(ctx context.Context) error {
 			return fmt.Errorf("build %s: %w\n%s", f.Name, err, out)
 		}
 	}
-	e.say("build: %d functions in %s", len(e.topo.Functions), time.Since(start).Round(100*time.Millisecond))
+	if e.cfg.CDC {
+		e.say("build: jobflow-cdc")
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", e.state("bin", "jobflow-cdc"), "./cmd/jobflow-cdc")
+		cmd.Dir = e.cfg.Root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("build jobflow-cdc: %w\n%s", err, out)
+		}
+	}
+	e.say("build: done in %s", time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// startAdapters runs the long-running sources (Knative ContainerSources):
+// the CDC source. It is supervised like a function but never scaled.
+func (e *Engine) startAdapters(runCtx context.Context, wg *sync.WaitGroup) error {
+	if !e.cfg.CDC {
+		return nil
+	}
+	port, err := procs.FreePort()
+	if err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(e.state("logs", "jobflow-cdc.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	env := append(e.baseEnv(), "CDC_KAFKA_BOOTSTRAP_SERVERS="+strings.Join(e.brokers, ","), fmt.Sprintf("CDC_HTTP_ADDR=127.0.0.1:%d", port))
+	p := procs.New(procs.Spec{Name: "jobflow-cdc", Bin: e.state("bin", "jobflow-cdc"), Env: env, Port: port, Log: logf}, e.log)
+	e.mu.Lock()
+	e.funcs["jobflow-cdc"] = p
+	e.mu.Unlock()
+	wg.Add(1)
+	go func() { defer wg.Done(); defer logf.Close(); _ = p.Run(runCtx) }()
 	return nil
 }
 
@@ -283,8 +329,7 @@ func (e *Engine) rewrite(v string) string {
 // functionEnv is the environment of a function: the engine's own, the
 // database addresses, func.yaml's literal envs, and K_SINK from its SinkBinding.
 func (e *Engine) functionEnv(f manifest.Function) ([]string, error) {
-	env := append(os.Environ(), "JOBFLOW_POSTGRES_URL="+e.pgURL, "JOBFLOW_CLICKHOUSE_ADDR="+e.chAddr,
-		"KAFKA_BROKERS="+strings.Join(e.brokers, ","))
+	env := e.baseEnv()
 	for _, v := range f.Run.Envs {
 		if strings.Contains(v.Value, "{{") {
 			continue // secrets and templates of the cluster: the engine sets these itself
@@ -303,6 +348,24 @@ func (e *Engine) functionEnv(f manifest.Function) ([]string, error) {
 		env = append(env, "K_SINK="+u)
 	}
 	return env, nil
+}
+
+// baseEnv is the environment every process of the engine gets.
+func (e *Engine) baseEnv() []string {
+	return append(os.Environ(), "JOBFLOW_POSTGRES_URL="+e.pgURL, "JOBFLOW_CLICKHOUSE_ADDR="+e.chAddr,
+		"JOBFLOW_DIALOGS_URL="+e.dlURL, "JOBFLOW_COUNTERS_URL="+e.ctURL, "KAFKA_BROKERS="+strings.Join(e.brokers, ","))
+}
+
+// withDatabase replaces the database of a PostgreSQL URL.
+func withDatabase(url, db string) string {
+	q := ""
+	if i := strings.Index(url, "?"); i >= 0 {
+		url, q = url[:i], url[i:]
+	}
+	if i := strings.LastIndex(url, "/"); i > strings.Index(url, "://")+2 {
+		url = url[:i]
+	}
+	return url + "/" + db + q
 }
 
 func (e *Engine) startFunctions(ctx, runCtx context.Context, wg *sync.WaitGroup) error {
@@ -507,6 +570,10 @@ func (e *Engine) printReady() {
 	}
 	if p := e.funcs["query"]; p != nil {
 		e.say("  job status:      curl %s/info/<id>     analytics: curl %s/stats", p.URL(), p.URL())
+		e.say("  counters:        curl %s/counters/<user id>", p.URL())
+	}
+	if p := e.funcs["dialogs"]; p != nil {
+		e.say("  dialogs:         curl -X POST %s/users -d '{\"name\":\"ann\"}'   (see docs/COUNTERS.md)", p.URL())
 	}
 	e.say("  engine:          http://127.0.0.1:%d/status  /metrics     logs: %s", e.cfg.AdminPort, e.state("logs"))
 	e.say("Ctrl-C stops everything.")
@@ -550,14 +617,22 @@ func (e *Engine) statusLoop(ctx context.Context) {
 			e.say("%s %-18s delivered %-8d %7.1f/s  in flight %-4d retries %-5d dead-lettered %-4d dropped %d",
 				now, n, s.Delivered, rate, s.InFlight, s.Failures, s.DeadLettered, s.Dropped)
 		}
+		fnames := make([]string, 0, len(st.Functions))
+		for n := range st.Functions {
+			fnames = append(fnames, n)
+		}
+		sort.Strings(fnames)
 		var fl []string
-		for _, f := range e.topo.Functions {
-			fs := st.Functions[f.Name]
+		for _, n := range fnames {
+			fs := st.Functions[n]
 			state := "ready"
 			if !fs.Ready {
 				state = "NOT READY"
 			}
-			fl = append(fl, fmt.Sprintf("%s %s (restarts %d)", f.Name, state, fs.Restarts))
+			if fs.Restarts > 0 {
+				state += fmt.Sprintf(" (restarts %d)", fs.Restarts)
+			}
+			fl = append(fl, n+" "+state)
 		}
 		e.say("%s functions: %s", now, strings.Join(fl, ", "))
 		prev = st.Sources

@@ -74,13 +74,20 @@ type KafkaSource struct {
 		ConsumerGroup    string      `json:"consumerGroup"`
 		InitialOffset    string      `json:"initialOffset,omitempty"`
 		Consumers        *int32      `json:"consumers,omitempty"`
+		Ordering         string      `json:"ordering,omitempty"`
 		Delivery         *Delivery   `json:"delivery,omitempty"`
 		Sink             Destination `json:"sink"`
 	} `json:"spec"`
 }
 
-// Ordered reports the delivery order: ordered unless annotated unordered.
-func (s KafkaSource) Ordered() bool { return s.Annotations[AnnotationDeliveryOrder] != "unordered" }
+// Ordered reports the delivery order: spec.ordering, else the older
+// annotation, else ordered (Knative's default).
+func (s KafkaSource) Ordered() bool {
+	if s.Spec.Ordering != "" {
+		return s.Spec.Ordering != "unordered"
+	}
+	return s.Annotations[AnnotationDeliveryOrder] != "unordered"
+}
 
 // MaxInFlight is the cap on unordered deliveries in flight (default 100).
 func (s KafkaSource) MaxInFlight() (int, error) {
