@@ -47,12 +47,16 @@ type Engine struct {
 	sources  []*kafkasource.Source
 	stopSvcs []func()
 	mu       sync.Mutex
+	ready    chan struct{}
 }
 
 // New returns an engine; out receives the human-readable progress and status.
 func New(cfg Config, log *slog.Logger, out io.Writer) *Engine {
-	return &Engine{cfg: cfg, log: log, out: out, funcs: map[string]*procs.Process{}}
+	return &Engine{cfg: cfg, log: log, out: out, funcs: map[string]*procs.Process{}, ready: make(chan struct{})}
 }
+
+// Ready is closed once everything runs and sources have their partitions.
+func (e *Engine) Ready() <-chan struct{} { return e.ready }
 
 // Function returns the process of a function (tests kill it).
 func (e *Engine) Function(name string) *procs.Process {
@@ -150,6 +154,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	defer admin.Close()
 
 	e.printReady()
+	close(e.ready)
 	e.statusLoop(ctx)
 	e.say("stopping...")
 	return nil
