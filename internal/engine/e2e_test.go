@@ -43,7 +43,9 @@ func freePort(t *testing.T) int {
 	return p
 }
 
-func startCluster(t *testing.T) *cluster {
+// testConfig is an engine config on fresh databases, free ports and a
+// temporary state directory.
+func testConfig(t *testing.T) engine.Config {
 	t.Helper()
 	pgURL, dialogsURL, countersURL := testenv.PostgresDB(t), testenv.PostgresDB(t), testenv.PostgresDB(t)
 	chAddr, chDB := testenv.ClickHouseDB(t)
@@ -52,15 +54,22 @@ func startCluster(t *testing.T) *cluster {
 	t.Setenv("JOBFLOW_CLICKHOUSE_DB", chDB)
 	t.Setenv("CDC_SLOT_NAME", slot)
 	t.Setenv("CDC_PUBLICATION_NAME", slot)
-	rp, qp, dp := freePort(t), freePort(t), freePort(t)
-	cfg := engine.Config{
+	return engine.Config{
 		Root: testenv.RootDir(t), StateDir: t.TempDir(), Namespace: "jobflow",
 		KafkaPort: freePort(t), PostgresURL: pgURL, DialogsURL: dialogsURL, CountersURL: countersURL,
 		ClickHouseAddr: chAddr, CDC: true,
-		Ports:       map[string]int{"receiver": rp, "query": qp, "dialogs": dp},
+		Ports:       map[string]int{"receiver": freePort(t), "query": freePort(t), "dialogs": freePort(t)},
 		IngressPort: freePort(t), AdminPort: freePort(t),
 		CommitInterval: time.Second, StartTimeout: 5 * time.Minute,
 	}
+}
+
+func startCluster(t *testing.T) *cluster { return runCluster(t, testConfig(t)) }
+
+// runCluster runs an engine with cfg until the test ends or stop is called.
+func runCluster(t *testing.T, cfg engine.Config) *cluster {
+	t.Helper()
+	chDB := os.Getenv("JOBFLOW_CLICKHOUSE_DB")
 	var out bytes.Buffer
 	eng := engine.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), &syncWriter{w: &out})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -73,16 +82,18 @@ func startCluster(t *testing.T) *cluster {
 	case <-time.After(6 * time.Minute):
 		t.Fatalf("engine not ready after 6 minutes\n%s", out.String())
 	}
-	pg, err := pgxpool.New(context.Background(), pgURL)
+	pg, err := pgxpool.New(context.Background(), cfg.PostgresURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := clickhouse.Open(&clickhouse.Options{Addr: []string{chAddr}, Auth: clickhouse.Auth{Database: chDB}})
+	ch, err := clickhouse.Open(&clickhouse.Options{Addr: []string{cfg.ClickHouseAddr}, Auth: clickhouse.Auth{Database: chDB}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &cluster{eng: eng, pg: pg, ch: ch, chDB: chDB,
-		receiver: fmt.Sprintf("http://127.0.0.1:%d", rp), query: fmt.Sprintf("http://127.0.0.1:%d", qp), dlgs: fmt.Sprintf("http://127.0.0.1:%d", dp)}
+		receiver: fmt.Sprintf("http://127.0.0.1:%d", cfg.Ports["receiver"]),
+		query:    fmt.Sprintf("http://127.0.0.1:%d", cfg.Ports["query"]),
+		dlgs:     fmt.Sprintf("http://127.0.0.1:%d", cfg.Ports["dialogs"])}
 	stopped := false
 	c.stop = func() error {
 		if stopped {
@@ -327,3 +338,5 @@ func TestPipelineEndToEnd(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { os.Exit(m.Run()) }
+
+func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
