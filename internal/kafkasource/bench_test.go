@@ -1,0 +1,102 @@
+package kafkasource_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/jobflow/jobflow/internal/delivery"
+	"github.com/jobflow/jobflow/internal/kafkasource"
+	"github.com/jobflow/jobflow/internal/testenv"
+)
+
+// BenchmarkDelivery measures records delivered per second from a topic of 4
+// partitions to an HTTP sink that answers 202 at once, for 1 KB CloudEvent
+// records (binary mode, as a KafkaSink writes them):
+//
+//	go test -run '^$' -bench BenchmarkDelivery -benchtime 20000x ./internal/kafkasource
+func BenchmarkDelivery(b *testing.B) {
+	for _, mode := range []struct {
+		name        string
+		ordered     bool
+		maxInFlight int
+	}{{"ordered", true, 0}, {"unordered-100", false, 100}, {"unordered-500", false, 500}} {
+		b.Run(mode.name, func(b *testing.B) {
+			brokers := testenv.Kafka(b, 4, "bench")
+			var got atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				got.Add(1)
+				w.WriteHeader(http.StatusAccepted)
+			}))
+			defer srv.Close()
+			produceEvents(b, brokers, "bench", b.N)
+
+			b.ResetTimer()
+			start := time.Now()
+			s, err := kafkasource.New(kafkasource.Config{Name: "bench", Namespace: "b", Brokers: brokers, Topics: []string{"bench"},
+				Group: "g", InitialOffset: "earliest", Ordered: mode.ordered, MaxInFlight: mode.maxInFlight, CommitInterval: time.Second,
+				Retrier: kafkasource.Retrier{Policy: delivery.Policy{Retry: 3, Backoff: delivery.Linear, Delay: 10 * time.Millisecond, Timeout: 10 * time.Second}, Target: srv.URL}},
+				slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); _ = s.Run(ctx) }()
+			for s.Stats().Delivered < int64(b.N) {
+				time.Sleep(2 * time.Millisecond)
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			cancel()
+			<-done
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "deliveries/s")
+		})
+	}
+}
+
+// produceEvents writes n 1 KB CloudEvents in binary mode, keyed over 64 keys.
+func produceEvents(b *testing.B, brokers []string, topic string, n int) {
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_6_0_0
+	sc.Producer.Return.Successes = true
+	p, err := sarama.NewSyncProducer(brokers, sc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	data := bytes.Repeat([]byte("x"), 1024)
+	var batch []*sarama.ProducerMessage
+	for i := range n {
+		e := event.New()
+		e.SetID(fmt.Sprint(i))
+		e.SetSource("/bench")
+		e.SetType("dev.jobflow.bench")
+		e.SetExtension("partitionkey", fmt.Sprint(i%64))
+		_ = e.SetData("application/octet-stream", data)
+		m := &sarama.ProducerMessage{Topic: topic}
+		if err := kafka_sarama.WriteProducerMessage(context.Background(), binding.ToMessage(&e), m); err != nil {
+			b.Fatal(err)
+		}
+		batch = append(batch, m)
+		if len(batch) == 1000 || i == n-1 {
+			if err := p.SendMessages(batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+}
