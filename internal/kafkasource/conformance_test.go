@@ -381,3 +381,25 @@ func TestUndeliveredRecordsAreRedeliveredAfterARestart(t *testing.T) {
 		t.Fatalf("%d records delivered after the restart: want c-7 and at most its partition's later records", redelivered)
 	}
 }
+
+func TestADeadLetterSinkThatRefusesIsRetriedNotSkipped(t *testing.T) {
+	brokers := testenv.Kafka(t, 1, "in")
+	sink := newSink(t, func(string, int) (int, time.Duration) { return 400, 0 })
+	var accept atomic.Bool
+	dls := newSink(t, func(string, int) (int, time.Duration) {
+		if accept.Load() {
+			return 202, 0
+		}
+		return 400, 0
+	})
+	produce(t, brokers, "in", "r", 2, 1)
+	src := start(t, kafkasource.Config{Brokers: brokers, Topics: []string{"in"}, Group: "g", Ordered: true,
+		Retrier: kafkasource.Retrier{Policy: policy(1, delivery.Linear, 10*time.Millisecond, 5*time.Second), Target: sink.srv.URL,
+			DeadLetter: dls.srv.URL, MaxStallWait: 20 * time.Millisecond}})
+	waitFor(t, "dead-letter attempts", 30*time.Second, func() bool { return len(dls.all()) >= 3 })
+	if s := src.Stats(); s.DeadLettered != 0 || len(sink.of("r-1")) != 0 {
+		t.Fatalf("moved on although the dead-letter sink refused: %+v", s)
+	}
+	accept.Store(true)
+	waitFor(t, "both dead-lettered", 30*time.Second, func() bool { return src.Stats().DeadLettered == 2 })
+}

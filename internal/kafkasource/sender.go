@@ -112,12 +112,15 @@ func (r *Retrier) Deliver(ctx context.Context, e *event.Event) (Outcome, Attempt
 	if len(last.Body) > 0 {
 		dl.SetExtension("knativeerrordata", base64.StdEncoding.EncodeToString(last.Body))
 	}
-	// The dead-letter sink must take it: never skip a record.
-	dlLast, ok := r.attempts(ctx, r.DeadLetter, &dl, true)
-	if ok {
-		return DeadLettered, last
+	// The dead-letter sink must take it, whatever it answers: never skip a record.
+	for {
+		if _, ok := r.attempts(ctx, r.DeadLetter, &dl, true); ok {
+			return DeadLettered, last
+		}
+		if err := sleep(ctx, r.MaxStallWait); err != nil {
+			return Aborted, last
+		}
 	}
-	return Aborted, dlLast
 }
 
 // attempts tries target up to 1+Retry times; with stall set it goes on
