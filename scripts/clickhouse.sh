@@ -46,7 +46,9 @@ XML
 </yandex>
 XML
   if ! running; then
-    nohup "$server" --config-file="$dir/config.xml" >"$dir/stdout.log" 2>&1 &
+    # Its own session: a Ctrl-C at the terminal reaches the engine, which
+    # stops the server last, not the server directly.
+    setsid nohup "$server" --config-file="$dir/config.xml" >"$dir/stdout.log" 2>&1 &
     echo $! >"$pidfile"
   fi
   for _ in $(seq 1 150); do
