@@ -30,7 +30,7 @@ kubectl apply -f "$root/sinks/"
 kubectl apply -f "$root/triggers/"
 
 step "CDC source (ko)"
-(cd "$root" && KO_DOCKER_REPO=localhost:5001/jobflow $ko resolve --bare=false -f "$cluster_dir/20-cdc.yaml") | kubectl apply -f -
+(cd "$root" && KO_DOCKER_REPO=localhost:5001/jobflow $ko resolve --base-import-paths -f "$cluster_dir/20-cdc.yaml") | kubectl apply -f -
 
 step "waiting for readiness"
 kubectl wait ksvc --all -n jobflow --for=condition=Ready --timeout=300s
