@@ -17,11 +17,11 @@ export JOBFLOW_TEST_POSTGRES_URL JOBFLOW_TEST_CLICKHOUSE_ADDR
 v=$(go list -m -f '{{.Version}}' github.com/ClickHouse/clickhouse-go/v2)
 [ "$v" = v2.26.0 ] || { echo "clickhouse-go is $v: it must stay pinned at v2.26.0 (see docs/ARCHITECTURE.md)" >&2; exit 1; }
 
-echo "== go vet (root module)"
-go vet ./...
-echo "== go test (root module)"
-go test -count=1 -timeout 40m ${GOTEST_FLAGS:-} ./...
 for f in functions/*/; do
   echo "== go vet + test ($f)"
   (cd "$f" && go vet ./... && go test -count=1 ./...)
 done
+echo "== go vet (root module)"
+go vet ./...
+echo "== go test (root module)"
+go test -count=1 -timeout 40m ${GOTEST_FLAGS:-} ./...
