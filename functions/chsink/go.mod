@@ -2,10 +2,7 @@ module github.com/jobflow/jobflow/functions/chsink
 
 go 1.26.0
 
-require (
-	github.com/cloudevents/sdk-go/v2 v2.16.2
-	github.com/jobflow/jobflow v0.1.0
-)
+require github.com/jobflow/jobflow v0.1.0
 
 require (
 	github.com/ClickHouse/ch-go v0.74.0 // indirect
@@ -13,6 +10,7 @@ require (
 	github.com/andybalholm/brotli v1.2.6 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/cloudevents/sdk-go/v2 v2.16.2 // indirect
 	github.com/go-faster/city v1.0.1 // indirect
 	github.com/go-faster/errors v0.7.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect

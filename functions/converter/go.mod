@@ -2,14 +2,12 @@ module github.com/jobflow/jobflow/functions/converter
 
 go 1.26.0
 
-require (
-	github.com/cloudevents/sdk-go/v2 v2.16.2
-	github.com/jobflow/jobflow v0.1.0
-)
+require github.com/jobflow/jobflow v0.1.0
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/cloudevents/sdk-go/v2 v2.16.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
 	github.com/kelseyhightower/envconfig v1.4.0 // indirect
