@@ -42,18 +42,39 @@ const Registry = "localhost:5001/jobflow"
 
 // Builder builds and runs functions with one func CLI.
 type Builder struct {
-	Func string // path of the func binary
-	Root string // repository root
-	Work string // work folder: goproxy/, gomodcache/, build/<name>/, logs/
-	env  []string
+	Func     string // path of the func binary
+	Root     string // repository root
+	Work     string // work folder: goproxy/, build/<name>/, deploy/<name>/, logs/
+	ModCache string // module cache of func's builds (see ModCacheDir)
+	env      []string
+}
+
+// ModCacheDir is the module cache func's builds use: JOBFLOW_FUNC_GOMODCACHE,
+// else jobflow/func-gomodcache in the user's cache folder. It lies outside
+// the repository on purpose: func's host builder compiles without
+// -trimpath, so the Go build cache only reuses dependency packages (for
+// three platforms) when their folders stay the same from clone to clone.
+func ModCacheDir() (string, error) {
+	if d := os.Getenv("JOBFLOW_FUNC_GOMODCACHE"); d != "" {
+		return d, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "jobflow", "func-gomodcache"), nil
 }
 
 // New prepares a Builder: it publishes the root module into Work/goproxy
-// and drops the root module from Work/gomodcache.
+// and drops the root module from the module cache.
 func New(funcBin, root, work string) (*Builder, error) {
-	b := &Builder{Func: funcBin, Root: root, Work: work}
-	for _, d := range []string{"goproxy", "gomodcache", "build", "logs"} {
-		if err := os.MkdirAll(filepath.Join(work, d), 0o755); err != nil {
+	modCache, err := ModCacheDir()
+	if err != nil {
+		return nil, err
+	}
+	b := &Builder{Func: funcBin, Root: root, Work: work, ModCache: modCache}
+	for _, d := range []string{filepath.Join(work, "goproxy"), filepath.Join(work, "build"), filepath.Join(work, "logs"), modCache} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
 	}
@@ -61,10 +82,11 @@ func New(funcBin, root, work string) (*Builder, error) {
 		return nil, fmt.Errorf("publish root module: %w", err)
 	}
 	// The module cache keeps what it once extracted: remove the root module
-	// so this build sees the zip just published.
+	// so this build sees the zip just published. (Two builds from different
+	// working trees at the same moment would race here.)
 	for _, d := range []string{
-		filepath.Join(work, "gomodcache", repo.RootModule+"@"+RootVersion),
-		filepath.Join(work, "gomodcache", "cache", "download", repo.RootModule),
+		filepath.Join(modCache, repo.RootModule+"@"+RootVersion),
+		filepath.Join(modCache, "cache", "download", repo.RootModule),
 	} {
 		if err := os.RemoveAll(d); err != nil {
 			return nil, err
@@ -91,7 +113,7 @@ func New(funcBin, root, work string) (*Builder, error) {
 		"GOFLAGS=-mod=mod -modcacherw -buildvcs=false",
 		"GONOSUMDB="+repo.RootModule,
 		"GONOSUMCHECK="+repo.RootModule,
-		"GOMODCACHE="+filepath.Join(work, "gomodcache"),
+		"GOMODCACHE="+modCache,
 		// Our root module first, then modules this machine already has,
 		// then the usual proxy.
 		"GOPROXY=file://"+filepath.Join(work, "goproxy")+",file://"+filepath.Join(mainCache, "cache", "download")+","+upstream,
