@@ -131,6 +131,9 @@ func (b *Batcher[T]) Run(ctx context.Context) {
 			fail(reqs, ErrClosed)
 			return
 		}
+		// While every flusher was busy more requests queued up: they join
+		// this batch rather than wait for the next one.
+		reqs, n = b.topUp(reqs, n)
 		go func() {
 			defer func() { <-sem }()
 			b.flushRequests(reqs, n)
@@ -163,6 +166,19 @@ func (b *Batcher[T]) gather(ctx context.Context, reqs []request[T], n int) ([]re
 		case <-timer:
 			return reqs, n
 		case <-ctx.Done():
+			return reqs, n
+		}
+	}
+	return reqs, n
+}
+
+// topUp adds the requests already queued, up to MaxItems, without waiting.
+func (b *Batcher[T]) topUp(reqs []request[T], n int) ([]request[T], int) {
+	for n < b.cfg.MaxItems {
+		select {
+		case r := <-b.in:
+			reqs, n = append(reqs, r), n+len(r.items)
+		default:
 			return reqs, n
 		}
 	}

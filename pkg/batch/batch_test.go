@@ -128,3 +128,47 @@ func TestAddAfterCloseFails(t *testing.T) {
 		t.Fatalf("err = %v, want ErrClosed", err)
 	}
 }
+
+// While the only flusher is busy, callers queue; the next batch takes all
+// of them (up to MaxItems), not only those that came within its linger.
+func TestBatchGrowsWhileFlushersAreBusy(t *testing.T) {
+	var mu sync.Mutex
+	var sizes []int
+	release := make(chan struct{})
+	b := New(Config{MaxItems: 1000, Flushers: 1, Linger: time.Millisecond}, func(_ context.Context, items []int) error {
+		mu.Lock()
+		sizes = append(sizes, len(items))
+		first := len(sizes) == 1
+		mu.Unlock()
+		if first {
+			<-release
+		}
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.Run(ctx)
+	var wg sync.WaitGroup
+	add := func(i int) {
+		defer wg.Done()
+		if err := b.Add(ctx, i); err != nil {
+			t.Error(err)
+		}
+	}
+	wg.Add(1)
+	go add(0)
+	time.Sleep(20 * time.Millisecond) // the first batch is flushing (held)
+	for i := 1; i <= 50; i++ {
+		wg.Add(1)
+		go add(i)
+		time.Sleep(2 * time.Millisecond) // arrivals spread over more than one linger
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sizes) != 2 || sizes[0] != 1 || sizes[1] != 50 {
+		t.Fatalf("batch sizes %v, want [1 50]", sizes)
+	}
+}

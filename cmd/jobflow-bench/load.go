@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/jobflow/jobflow/pkg/job"
+)
+
+// Topics the sinks' KafkaSources read (triggers/pgsink-source.yaml,
+// triggers/chsink-source.yaml), with the partitions of brokers/topics.yaml.
+const (
+	pgTopic    = "postgres-topic"
+	chTopic    = "clickhouse-topic"
+	partitions = 4
+)
+
+// broker is a fresh in-memory Kafka-protocol broker (kfake) for one run,
+// listening on 127.0.0.1 so that ClickHouse's Kafka engine reaches it too.
+type broker struct {
+	c     *kfake.Cluster
+	addrs []string
+}
+
+func newBroker() (*broker, error) {
+	c, err := kfake.NewCluster(kfake.Ports(0), kfake.DefaultNumPartitions(1),
+		kfake.SeedTopics(partitions, pgTopic, chTopic), kfake.SeedTopics(1, "dead-letter-topic"))
+	if err != nil {
+		return nil, fmt.Errorf("kfake: %w", err)
+	}
+	return &broker{c: c, addrs: c.ListenAddrs()}, nil
+}
+
+func (b *broker) Close() { b.c.Close() }
+
+// benchRows are n distinct finished jobs, as pgsink receives them.
+func benchRows(n int, at time.Time) []job.Row {
+	rows := make([]job.Row, n)
+	for i := range rows {
+		c := at.Add(time.Duration(i) * time.Microsecond).Truncate(time.Millisecond)
+		f := c.Add(100 * time.Millisecond)
+		rows[i] = job.Row{ID: uuid.New(), Status: job.StatusFinish, CreateDate: c, FinishDate: &f,
+			Sleep: 100, DataSize: 1024, Checksum: "sha256:" + uuid.NewString() + uuid.NewString()}
+	}
+	return rows
+}
+
+// benchLines are n job_events lines (create and finish of n/2 jobs), as
+// chsink receives them; each carries its own CloudEvent id.
+func benchLines(n int, at time.Time) []job.EventLine {
+	lines := make([]job.EventLine, n)
+	var id uuid.UUID
+	for i := range lines {
+		ev, ts := job.StatusCreate, at
+		if i%2 == 0 {
+			id = uuid.New()
+		} else {
+			ev, ts = job.StatusFinish, at.Add(100*time.Millisecond)
+		}
+		lines[i] = job.EventLine{JobID: id, Event: ev, TS: ts, Sleep: 100, DataSize: 1024, EventID: uuid.NewString()}
+	}
+	return lines
+}
+
+// rowEvent is the CloudEvent the converter emits for a row.
+func rowEvent(r job.Row) (event.Event, error) {
+	data, err := job.EncodeRow(r)
+	if err != nil {
+		return event.Event{}, err
+	}
+	e := event.New()
+	e.SetID(uuid.NewString())
+	e.SetSource("/jobflow/bench")
+	e.SetType(job.TypeRow)
+	e.SetSubject(r.ID.String())
+	e.SetTime(time.Now().UTC())
+	e.SetExtension("partitionkey", r.ID.String())
+	if err := e.SetData(event.ApplicationJSON, data); err != nil {
+		return e, err
+	}
+	return e, nil
+}
+
+// csvEvent is the CloudEvent the converter emits for a line: its id is the
+// line's event_id.
+func csvEvent(l job.EventLine) (event.Event, error) {
+	e := event.New()
+	e.SetID(l.EventID)
+	e.SetSource("/jobflow/bench")
+	e.SetType(job.TypeCSV)
+	e.SetSubject(l.JobID.String())
+	e.SetTime(time.Now().UTC())
+	e.SetExtension("partitionkey", l.JobID.String())
+	if err := e.SetData("text/csv", job.EncodeCSV(l)); err != nil {
+		return e, err
+	}
+	return e, nil
+}
+
+// record encodes e as the KafkaSink ingress does (binary content mode:
+// ce_* headers, key from partitionkey, the data as value).
+func record(topic string, e event.Event) (*sarama.ProducerMessage, error) {
+	pm := &sarama.ProducerMessage{Topic: topic}
+	if err := kafka_sarama.WriteProducerMessage(binding.WithForceBinary(context.Background()), binding.ToMessage(&e), pm); err != nil {
+		return nil, fmt.Errorf("encode event %s: %w", e.ID(), err)
+	}
+	return pm, nil
+}
+
+func rowRecords(rows []job.Row) ([]*sarama.ProducerMessage, error) {
+	out := make([]*sarama.ProducerMessage, len(rows))
+	for i, r := range rows {
+		e, err := rowEvent(r)
+		if err != nil {
+			return nil, err
+		}
+		if out[i], err = record(pgTopic, e); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func lineRecords(lines []job.EventLine) ([]*sarama.ProducerMessage, error) {
+	out := make([]*sarama.ProducerMessage, len(lines))
+	for i, l := range lines {
+		e, err := csvEvent(l)
+		if err != nil {
+			return nil, err
+		}
+		if out[i], err = record(chTopic, e); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// producer is an async producer tuned for loading (acks from the leader,
+// batches); the records are those the ingress would write.
+type producer struct {
+	p    sarama.AsyncProducer
+	errs chan error
+	done chan struct{}
+	n    int64
+}
+
+func newProducer(brokers []string) (*producer, error) {
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_6_0_0
+	sc.ClientID = "jobflow-bench"
+	sc.Producer.RequiredAcks = sarama.WaitForLocal
+	sc.Producer.Return.Successes = true
+	sc.Producer.Flush.Frequency = 2 * time.Millisecond
+	sc.Producer.Flush.Messages = 500
+	sc.Producer.Partitioner = sarama.NewHashPartitioner
+	p, err := sarama.NewAsyncProducer(brokers, sc)
+	if err != nil {
+		return nil, fmt.Errorf("producer: %w", err)
+	}
+	pr := &producer{p: p, errs: make(chan error, 1), done: make(chan struct{})}
+	go func() {
+		for err := range p.Errors() {
+			select {
+			case pr.errs <- err:
+			default:
+			}
+		}
+	}()
+	return pr, nil
+}
+
+// send produces recs and waits until all are acknowledged.
+func (pr *producer) send(recs []*sarama.ProducerMessage) error {
+	done := make(chan struct{})
+	go func() {
+		for range recs {
+			<-pr.p.Successes()
+		}
+		close(done)
+	}()
+	for _, m := range recs {
+		select {
+		case pr.p.Input() <- m:
+		case err := <-pr.errs:
+			return fmt.Errorf("produce: %w", err)
+		}
+	}
+	select {
+	case <-done:
+		return nil
+	case err := <-pr.errs:
+		return fmt.Errorf("produce: %w", err)
+	case <-time.After(5 * time.Minute):
+		return fmt.Errorf("produce: not acknowledged after 5 minutes")
+	}
+}
+
+// paced produces n records made by mk at rate per second in 10 ms steps;
+// mk runs when the record is due, so times inside it are produce times.
+func (pr *producer) paced(ctx context.Context, n, rate int, mk func(i int) (*sarama.ProducerMessage, error)) error {
+	acked := make(chan struct{})
+	go func() {
+		for range n {
+			<-pr.p.Successes()
+		}
+		close(acked)
+	}()
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	sent := 0
+	for sent < n {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-pr.errs:
+			return fmt.Errorf("produce: %w", err)
+		case <-tick.C:
+		}
+		due := min(n, int(time.Since(start).Seconds()*float64(rate)))
+		for ; sent < due; sent++ {
+			m, err := mk(sent)
+			if err != nil {
+				return err
+			}
+			pr.p.Input() <- m
+		}
+	}
+	select {
+	case <-acked:
+		return nil
+	case err := <-pr.errs:
+		return fmt.Errorf("produce: %w", err)
+	case <-time.After(time.Minute):
+		return fmt.Errorf("produce: not acknowledged after a minute")
+	}
+}
+
+func (pr *producer) Close() error { return pr.p.Close() }
+
+func itoa(n int) string { return strconv.Itoa(n) }

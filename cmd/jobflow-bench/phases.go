@@ -1,0 +1,449 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/jobflow/jobflow/pkg/job"
+)
+
+func (b *bench) run() error {
+	b.say("building pgsink and chsink")
+	if err := buildSinks(b.o.Root, b.o.engineDir(), "pgsink", "chsink"); err != nil {
+		return err
+	}
+	type part struct {
+		name string
+		run  func() error
+	}
+	for _, p := range []part{
+		{"raw", b.raw},
+		{"sinks", b.sinks},
+		{"naive", b.naive},
+		{"latency", b.latency},
+	} {
+		if !b.o.wants(p.name) && !(p.name == "sinks" && b.o.wants("kafka-engine")) {
+			continue
+		}
+		if err := p.run(); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		runtime.GC()
+	}
+	return nil
+}
+
+func (b *bench) raw() error {
+	ctx := b.ctx
+	rows := benchRows(b.o.PGRows, time.Now())
+	url, err := freshPostgres(ctx, b.o.PostgresURL, "bench_raw")
+	if err != nil {
+		return err
+	}
+	took, err := rawCopyFrom(ctx, url, rows)
+	if err != nil {
+		return err
+	}
+	b.add(result{name: "raw CopyFrom", what: "PostgreSQL limit: one CopyFrom into jobs", rows: len(rows), took: took})
+	lines := benchLines(b.o.CHRows, time.Now())
+	if err := freshClickHouse(ctx, b.o.ClickHouseAddr, "bench_raw"); err != nil {
+		return err
+	}
+	took, err = rawPrepareBatch(ctx, b.o.ClickHouseAddr, "bench_raw", lines, 100_000)
+	if err != nil {
+		return err
+	}
+	b.add(result{name: "raw PrepareBatch", what: "ClickHouse limit: PrepareBatch of 100k into job_events", rows: len(lines), took: took})
+	return nil
+}
+
+// loaded is a fresh broker holding recs in their topic.
+func (b *bench) loaded(recs []*sarama.ProducerMessage) (*broker, error) {
+	br, err := newBroker()
+	if err != nil {
+		return nil, err
+	}
+	p, err := newProducer(br.addrs)
+	if err != nil {
+		br.Close()
+		return nil, err
+	}
+	defer p.Close()
+	start := time.Now()
+	if err := p.send(recs); err != nil {
+		br.Close()
+		return nil, err
+	}
+	b.say("loaded %d records into %s in %s (%.0f/s)", len(recs), recs[0].Topic, time.Since(start).Round(time.Millisecond),
+		float64(len(recs))/time.Since(start).Seconds())
+	return br, nil
+}
+
+// sinkRun drains a loaded topic through one sink function of the engine.
+type sinkRun struct {
+	name, what, function, chDB string
+	pgDB                       string
+	env                        map[string]string
+	recs                       []*sarama.ProducerMessage
+	want                       int
+	max                        time.Duration
+	// then runs on the same broker after the engine stopped.
+	then func(br *broker) error
+}
+
+func (b *bench) drainRun(r sinkRun) error {
+	ctx := b.ctx
+	br, err := b.loaded(r.recs)
+	if err != nil {
+		return err
+	}
+	defer br.Close()
+	var count counter
+	var closeCount func()
+	pgURL := b.o.PostgresURL
+	if r.function == "pgsink" {
+		if pgURL, err = freshPostgres(ctx, b.o.PostgresURL, r.pgDB); err != nil {
+			return err
+		}
+		count, closeCount, err = pgCounter(ctx, pgURL)
+	} else {
+		if err = freshClickHouse(ctx, b.o.ClickHouseAddr, r.chDB); err != nil {
+			return err
+		}
+		count, closeCount, err = chCounter(b.o.ClickHouseAddr, r.chDB, "job_events")
+	}
+	if err != nil {
+		return err
+	}
+	defer closeCount()
+	self0, children0 := cpuTimes()
+	eng, err := startEngine(b.o, br.addrs, pgURL, r.chDB, r.env, r.function)
+	if err != nil {
+		return err
+	}
+	stopWatch := b.watch(eng, r.function)
+	d, err := measureDrain(ctx, count, r.want, 2*time.Minute, r.max)
+	stopWatch()
+	st := eng.eng.Status().Sources[r.function+"-source"]
+	if stopErr := eng.stop(); err == nil && stopErr != nil {
+		err = stopErr
+	}
+	self1, children1 := cpuTimes()
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.name, err)
+	}
+	note := fmt.Sprintf("retries %d, dead-lettered %d; CPU per 1k events: engine+broker %.0f ms, %s %.0f ms",
+		st.Failures, st.DeadLettered, perK(self1-self0, d.Reached), r.function, perK(children1-children0, d.Reached))
+	if d.Reached < r.want {
+		note = fmt.Sprintf("stopped after %s with %d of %d rows; ", r.max, d.Reached, r.want) + note
+	} else if r.function == "chsink" {
+		distinct, err := b.distinctEvents(r.chDB)
+		if err != nil {
+			return err
+		}
+		note = fmt.Sprintf("%d rows, %d after FINAL; ", d.Reached, distinct) + note
+		if distinct != r.want {
+			return fmt.Errorf("%s: %d distinct events in ClickHouse, want %d", r.name, distinct, r.want)
+		}
+	} else if d.Reached != r.want {
+		return fmt.Errorf("%s: %d jobs in PostgreSQL, want %d", r.name, d.Reached, r.want)
+	}
+	b.add(result{name: r.name, what: r.what, rows: d.Rows, took: d.Took, note: note})
+	if r.then != nil {
+		return r.then(br)
+	}
+	return nil
+}
+
+func (b *bench) distinctEvents(db string) (int, error) {
+	c, err := clickhouseConn(b.o.ClickHouseAddr, db)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	var n uint64
+	if err := c.QueryRow(b.ctx, "SELECT count() FROM job_events FINAL").Scan(&n); err != nil {
+		return 0, fmt.Errorf("count FINAL: %w", err)
+	}
+	return int(n), nil
+}
+
+func (b *bench) sinks() error {
+	if b.o.wants("sinks") {
+		recs, err := rowRecords(benchRows(b.o.PGRows, time.Now()))
+		if err != nil {
+			return err
+		}
+		if err := b.drainRun(sinkRun{name: "pgsink", what: "our PostgreSQL sink, Kafka → engine → pgsink (group commit)",
+			function: "pgsink", pgDB: "bench_pgsink", recs: recs, want: len(recs), max: 10 * time.Minute}); err != nil {
+			return err
+		}
+		runtime.GC()
+	}
+	recs, err := lineRecords(benchLines(b.o.CHRows, time.Now()))
+	if err != nil {
+		return err
+	}
+	kafkaEngine := func(br *broker) error {
+		if !b.o.wants("kafka-engine") {
+			return nil
+		}
+		return b.kafkaEngineDrain(br, len(recs))
+	}
+	if !b.o.wants("sinks") { // the Kafka engine alone
+		br, err := b.loaded(recs)
+		if err != nil {
+			return err
+		}
+		defer br.Close()
+		return kafkaEngine(br)
+	}
+	return b.drainRun(sinkRun{name: "chsink", what: "our ClickHouse sink, Kafka → engine → chsink (group commit)",
+		function: "chsink", chDB: "bench_chsink", recs: recs, want: len(recs), max: 10 * time.Minute, then: kafkaEngine})
+}
+
+// kafkaEngineDrain lets ClickHouse's Kafka engine read the loaded CSV topic.
+func (b *bench) kafkaEngineDrain(br *broker, want int) error {
+	ctx := b.ctx
+	start := time.Now()
+	ke, err := startKafkaEngine(ctx, b.o.ClickHouseAddr, "bench_kafka", br.addrs, "clickhouse-kafka-engine")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = ke.stop(context.Background()) }()
+	count, closeCount, err := chCounter(b.o.ClickHouseAddr, "bench_kafka", "job_events")
+	if err != nil {
+		return err
+	}
+	defer closeCount()
+	d, err := measureDrain(ctx, count, want, 2*time.Minute, 5*time.Minute)
+	if err != nil {
+		return fmt.Errorf("kafka engine: %w", err)
+	}
+	whole := time.Since(start)
+	distinct, err := b.distinctEvents("bench_kafka")
+	if err != nil {
+		return err
+	}
+	// The engine writes blocks of up to 65,536 rows, so the first rows
+	// appear late and in bulk: its rate counts from CREATE TABLE (group join
+	// and the first poll included) to the last row.
+	b.add(result{name: "ClickHouse Kafka engine", what: "ClickHouse 18.16's Kafka table engine + materialized view, same topic",
+		rows: d.Reached, took: whole, note: fmt.Sprintf("%d rows after FINAL; counted from CREATE TABLE; rows first seen %s before the last",
+			distinct, d.Took.Round(time.Millisecond))})
+	return nil
+}
+
+func (b *bench) naive() error {
+	n := b.o.NaiveRows
+	pgRecs, err := rowRecords(benchRows(n, time.Now()))
+	if err != nil {
+		return err
+	}
+	chRecs, err := lineRecords(benchLines(n, time.Now()))
+	if err != nil {
+		return err
+	}
+	for _, flushers := range []int{1, 4} {
+		suffix, what := "", "one row per transaction, one at a time (BATCH_MAX_ITEMS=1, BATCH_FLUSHERS=1)"
+		if flushers > 1 {
+			suffix, what = " ×4", "one row per transaction, 4 at once (BATCH_MAX_ITEMS=1, BATCH_FLUSHERS=4)"
+		}
+		fl := itoa(flushers)
+		if err := b.drainRun(sinkRun{name: "naive pgsink" + suffix, what: "naive PostgreSQL sink: " + what,
+			function: "pgsink", pgDB: "bench_naive", recs: pgRecs, want: n, max: b.o.NaiveFor,
+			env: map[string]string{"PGSINK_BATCH_MAX_ITEMS": "1", "PGSINK_BATCH_FLUSHERS": fl, "PGSINK_BATCH_LINGER": "0s"}}); err != nil {
+			return err
+		}
+		if err := b.drainRun(sinkRun{name: "naive chsink" + suffix, what: "naive ClickHouse sink: " + what,
+			function: "chsink", chDB: "bench_naive", recs: chRecs, want: n, max: b.o.NaiveFor,
+			env: map[string]string{"CHSINK_BATCH_MAX_ITEMS": "1", "CHSINK_BATCH_FLUSHERS": fl, "CHSINK_BATCH_LINGER": "0s"}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// latency runs each sink at half its measured rate and reads the engine's
+// delivery-time histogram; the Kafka engine reads the CSV topic side by side.
+func (b *bench) latency() error {
+	ctx := b.ctx
+	for _, fn := range []string{"pgsink", "chsink"} {
+		rate := int(b.rates[fn] / 2)
+		if rate <= 0 {
+			rate = 5000
+		}
+		n := rate * int(b.o.LatencyFor.Seconds())
+		br, err := newBroker()
+		if err != nil {
+			return err
+		}
+		var count counter
+		var closeCount func()
+		pgURL, chDB := b.o.PostgresURL, "bench_latency"
+		var mk func(i int) (*sarama.ProducerMessage, error)
+		var ke *kafkaEngine
+		startMS := uint64(time.Now().UnixMilli())
+		if fn == "pgsink" {
+			if pgURL, err = freshPostgres(ctx, b.o.PostgresURL, "bench_latency"); err != nil {
+				br.Close()
+				return err
+			}
+			count, closeCount, err = pgCounter(ctx, pgURL)
+			mk = func(int) (*sarama.ProducerMessage, error) {
+				e, err := rowEvent(benchRows(1, time.Now())[0])
+				if err != nil {
+					return nil, err
+				}
+				return record(pgTopic, e)
+			}
+		} else {
+			if err = freshClickHouse(ctx, b.o.ClickHouseAddr, chDB); err != nil {
+				br.Close()
+				return err
+			}
+			count, closeCount, err = chCounter(b.o.ClickHouseAddr, chDB, "job_events")
+			if err == nil && b.o.wants("kafka-engine") {
+				ke, err = startKafkaEngine(ctx, b.o.ClickHouseAddr, "bench_kafka_latency", br.addrs, "clickhouse-kafka-engine-latency")
+			}
+			var line job.EventLine
+			mk = func(i int) (*sarama.ProducerMessage, error) { // create and finish of one job in turn
+				if i%2 == 0 {
+					line = benchLines(1, time.Now())[0]
+				} else {
+					line.Event, line.TS, line.EventID = job.StatusFinish, time.Now(), fmt.Sprintf("%s-finish", line.EventID)
+				}
+				e, err := csvEvent(line)
+				if err != nil {
+					return nil, err
+				}
+				return record(chTopic, e)
+			}
+		}
+		if err != nil {
+			br.Close()
+			return err
+		}
+		err = b.latencyRun(fn, br, pgURL, chDB, rate, n, count, mk, ke, startMS)
+		closeCount()
+		if ke != nil {
+			_ = ke.stop(context.Background())
+		}
+		br.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bench) latencyRun(fn string, br *broker, pgURL, chDB string, rate, n int, count counter,
+	mk func(int) (*sarama.ProducerMessage, error), ke *kafkaEngine, startMS uint64) error {
+	eng, err := startEngine(b.o, br.addrs, pgURL, chDB, nil, fn)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = eng.stop() }()
+	p, err := newProducer(br.addrs)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	// Warm-up, not measured: the pool starts at zero instances (min-scale
+	// 0), so the first deliveries wait for a cold start and the autoscaler.
+	warm := max(rate*5, 1000) &^ 1 // even: chsink events come in create+finish pairs
+	if err := p.paced(b.ctx, warm, rate, mk); err != nil {
+		return err
+	}
+	if _, err := waitCount(b.ctx, count, warm, 2*time.Minute); err != nil {
+		return fmt.Errorf("%s warm-up: %w", fn, err)
+	}
+	startMS = uint64(time.Now().UnixMilli())
+	before := deliveryHistogram(fn + "-source")
+	start := time.Now()
+	if err := p.paced(b.ctx, n, rate, func(i int) (*sarama.ProducerMessage, error) { return mk(warm + i) }); err != nil {
+		return err
+	}
+	produced := time.Since(start)
+	if _, err := waitCount(b.ctx, count, warm+n, 2*time.Minute); err != nil {
+		return fmt.Errorf("%s at half load: %w", fn, err)
+	}
+	h := deliveryHistogram(fn + "-source").since(before)
+	st := eng.eng.Status().Sources[fn+"-source"]
+	b.add(result{name: fn + " at half load", what: fmt.Sprintf("%s fed at %d events/s for %s after a 5 s warm-up: time each delivery took (engine histogram)", fn, rate, produced.Round(time.Second)),
+		rows: n, took: produced, rate: float64(n) / produced.Seconds(),
+		p50: ms(h.quantile(0.5)), p99: ms(h.quantile(0.99)),
+		note: fmt.Sprintf("%d deliveries observed; retries %d", h.count, st.Failures)})
+	if ke == nil {
+		return nil
+	}
+	kc, closeKC, err := chCounter(b.o.ClickHouseAddr, "bench_kafka_latency", "job_events")
+	if err != nil {
+		return err
+	}
+	defer closeKC()
+	if _, err := waitCount(b.ctx, kc, warm+n, 2*time.Minute); err != nil {
+		return fmt.Errorf("kafka engine at half load: %w", err)
+	}
+	p50, p99, mx, got, err := ke.latencies(b.ctx, startMS)
+	if err != nil {
+		return err
+	}
+	b.add(result{name: "Kafka engine at half load", what: fmt.Sprintf("ClickHouse Kafka engine on the same topic at the same time: row written minus event time (1 s resolution)"),
+		rows: int(got), took: produced, rate: float64(got) / produced.Seconds(),
+		p50: fmt.Sprintf("%.1f s", p50), p99: fmt.Sprintf("%.1f s", p99), note: fmt.Sprintf("max %.1f s", mx)})
+	return nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+
+// cpuTimes are the CPU seconds (user+system) of this process (engine,
+// KafkaSource dispatcher, broker) and of its ended children (functions).
+func cpuTimes() (self, children float64) {
+	var ru syscall.Rusage
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	self = tv(ru.Utime) + tv(ru.Stime)
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
+	children = tv(ru.Utime) + tv(ru.Stime)
+	return
+}
+
+func perK(sec float64, events int) float64 {
+	if events == 0 {
+		return 0
+	}
+	return sec * 1000 * 1000 / float64(events)
+}
+
+// watch prints the function's scale and its source's state every 2 s
+// when BENCH_DEBUG is set.
+func (b *bench) watch(eng *engineRun, function string) func() {
+	if os.Getenv("BENCH_DEBUG") == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			st := eng.eng.Status()
+			fs, _ := json.Marshal(st.Functions[function])
+			h := deliveryHistogram(function + "-source")
+			b.say("debug %s: %s source %+v delivery p50 %s p99 %s", function, fs, st.Sources[function+"-source"], ms(h.quantile(0.5)), ms(h.quantile(0.99)))
+		}
+	}()
+	return func() { close(done) }
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `make bench`: the benchmarks of docs/BENCHMARKS.md, in one go on this machine.
+#  1. starts its own PostgreSQL (fsync on) and ClickHouse under .jobflow/bench
+#     (ports BENCH_PG_PORT=55434, BENCH_CH_TCP_PORT=59002, BENCH_CH_HTTP_PORT=58125);
+#  2. runs cmd/jobflow-bench: raw CopyFrom / PrepareBatch (the limits), the
+#     naive sinks, pgsink and chsink fed through the local engine from Kafka,
+#     ClickHouse's Kafka table engine on the same topic, latency at half load
+#     (sizes: BENCH_PG_ROWS, BENCH_CH_ROWS, ...: `go run ./cmd/jobflow-bench env`);
+#  3. runs the counters benchmark (pkg/counters) on the same PostgreSQL;
+#  4. stops the servers and prints the figures (also in .jobflow/bench/results.md).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+dir="$root/.jobflow/bench"
+mkdir -p "$dir"
+echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+pg=$(scripts/postgres.sh start "$dir/postgres" "${BENCH_PG_PORT:-55434}")
+ch=$(scripts/clickhouse.sh start "$dir/clickhouse" "${BENCH_CH_TCP_PORT:-59002}" "${BENCH_CH_HTTP_PORT:-58125}")
+trap 'scripts/postgres.sh stop "$dir/postgres"; scripts/clickhouse.sh stop "$dir/clickhouse"' EXIT
+echo "== servers: $pg  clickhouse $ch"
+
+go build -o "$dir/jobflow-bench" ./cmd/jobflow-bench
+echo "== sinks (cmd/jobflow-bench; progress on stderr, engine log in $dir/engine.log)"
+BENCH_POSTGRES_URL="$pg" BENCH_CLICKHOUSE_ADDR="$ch" BENCH_DIR="$dir" BENCH_OUT="$dir/results.md" \
+  "$dir/jobflow-bench"
+
+if [ -z "${BENCH_SKIP_COUNTERS:-}" ]; then
+  echo
+  echo "== counters (go test -run '^\$' -bench BenchmarkCounters -benchtime 1x ./pkg/counters)"
+  JOBFLOW_TEST_POSTGRES_URL="$pg" go test -run '^$' -bench BenchmarkCounters -benchtime 1x ./pkg/counters \
+    | tee "$dir/counters.txt"
+fi
+echo
+echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
