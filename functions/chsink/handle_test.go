@@ -6,4 +6,6 @@ import (
 	"github.com/jobflow/jobflow/pkg/fn/fntest"
 )
 
-func TestShapeAndSafeStart(t *testing.T) { fntest.CloudEventFunction(t, New, "JOBFLOW_CLICKHOUSE_ADDR") }
+func TestShapeAndSafeStart(t *testing.T) {
+	fntest.CloudEventFunction(t, New, "JOBFLOW_CLICKHOUSE_ADDR")
+}

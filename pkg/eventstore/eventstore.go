@@ -102,12 +102,12 @@ func (s *Store) EventsOf(ctx context.Context, jobID string) ([]string, error) {
 
 // Stats are simple analytics over all jobs.
 type Stats struct {
-	Created         uint64  `json:"created"`
-	Finished        uint64  `json:"finished"`
-	Failed          uint64  `json:"failed"`
-	AvgDurationMS   float64 `json:"avg_duration_ms"`
-	P99DurationMS   float64 `json:"p99_duration_ms"`
-	AvgDataSize     float64 `json:"avg_data_size"`
+	Created         uint64   `json:"created"`
+	Finished        uint64   `json:"finished"`
+	Failed          uint64   `json:"failed"`
+	AvgDurationMS   float64  `json:"avg_duration_ms"`
+	P99DurationMS   float64  `json:"p99_duration_ms"`
+	AvgDataSize     float64  `json:"avg_data_size"`
 	EventsPerMinute []Bucket `json:"events_per_minute"`
 }
 

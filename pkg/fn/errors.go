@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 )
 
 // StatusError carries the HTTP status a handler wants its caller to see.
@@ -16,6 +18,18 @@ type StatusError struct {
 
 func (e *StatusError) Error() string { return e.Err.Error() }
 func (e *StatusError) Unwrap() error { return e.Err }
+
+// As lets a CloudEvents SDK server answer with Code: func's wrapper on
+// Knative takes the status from a *cehttp.Result in the returned error, so
+// without this an invalid event would get a 500 there (and be retried)
+// while the local runtime answers 400.
+func (e *StatusError) As(target any) bool {
+	if r, ok := target.(**cehttp.Result); ok {
+		*r = cehttp.NewResult(e.Code, "%s", e.Err.Error()).(*cehttp.Result)
+		return true
+	}
+	return false
+}
 
 // Invalid marks err as a problem with the input: 400, never retried.
 func Invalid(err error) error { return &StatusError{Code: http.StatusBadRequest, Err: err} }

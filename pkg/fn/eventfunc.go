@@ -23,11 +23,17 @@ func (f HandlerFunc) Handle(ctx context.Context, in event.Event) ([]Output, erro
 // Lifecycle hooks a Handler may implement; the runtime calls them.
 type (
 	// Opener is called once before the first event (connect databases, read config).
-	Opener interface{ Open(ctx context.Context) error }
+	Opener interface {
+		Open(ctx context.Context) error
+	}
 	// Closer is called once at shutdown.
-	Closer interface{ Close(ctx context.Context) error }
+	Closer interface {
+		Close(ctx context.Context) error
+	}
 	// Readier reports whether the handler can take events now.
-	Readier interface{ Ready(ctx context.Context) (bool, error) }
+	Readier interface {
+		Ready(ctx context.Context) (bool, error)
+	}
 )
 
 // EventFunction turns a Handler into a Knative Functions instanced

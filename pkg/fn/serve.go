@@ -33,10 +33,18 @@ type (
 		Handle(w http.ResponseWriter, r *http.Request)
 	}
 	// Starter, Stopper, ReadyReporter and LiveReporter are optional.
-	Starter       interface{ Start(ctx context.Context, cfg map[string]string) error }
-	Stopper       interface{ Stop(ctx context.Context) error }
-	ReadyReporter interface{ Ready(ctx context.Context) (bool, error) }
-	LiveReporter  interface{ Alive(ctx context.Context) (bool, error) }
+	Starter interface {
+		Start(ctx context.Context, cfg map[string]string) error
+	}
+	Stopper interface {
+		Stop(ctx context.Context) error
+	}
+	ReadyReporter interface {
+		Ready(ctx context.Context) (bool, error)
+	}
+	LiveReporter interface {
+		Alive(ctx context.Context) (bool, error)
+	}
 )
 
 // Main runs f until SIGINT/SIGTERM and exits non-zero on failure: the whole
