@@ -72,7 +72,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	d, _ := pd.Duration()
 	if d <= 0 {
-		return 0, fmt.Errorf("%q: must be positive", s)
+		// Knative's parser keeps tenths of a second: PT0.05S is 0 there,
+		// i.e. no backoff at all. Say so rather than retry in a hot loop.
+		return 0, fmt.Errorf("%q is 0 once truncated to tenths of a second, as Knative's parser does: use PT0.1S or more", s)
 	}
 	return d, nil
 }
