@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jobflow/jobflow/pkg/pgdb"
 )
 
 // Schema creates the counters database's tables; safe to run concurrently
@@ -45,29 +47,16 @@ type Store struct{ Pool *pgxpool.Pool }
 
 // Open connects to url and creates the schema.
 func Open(ctx context.Context, url string) (*Store, error) {
-	pool, err := pgxpool.New(ctx, url)
+	pool, err := pgdb.Open(ctx, "counters database", url, Schema)
 	if err != nil {
-		return nil, fmt.Errorf("connect counters database: %w", err)
-	}
-	s := &Store{Pool: pool}
-	if err := s.EnsureSchema(ctx); err != nil {
-		pool.Close()
 		return nil, err
 	}
-	return s, nil
+	return &Store{Pool: pool}, nil
 }
 
 // EnsureSchema creates the tables if missing.
 func (s *Store) EnsureSchema(ctx context.Context) error {
-	tx, err := s.Pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("counters schema: %w", err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, Schema); err != nil {
-		return fmt.Errorf("counters schema: %w", err)
-	}
-	return tx.Commit(ctx)
+	return pgdb.Apply(ctx, s.Pool, "counters database", Schema)
 }
 
 // Close closes the pool.

@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jobflow/jobflow/pkg/pgdb"
 )
 
 // Schema creates the dialogs tables; safe to run concurrently and repeatedly.
@@ -77,29 +79,16 @@ type Store struct{ Pool *pgxpool.Pool }
 
 // Open connects to url and creates the schema.
 func Open(ctx context.Context, url string) (*Store, error) {
-	pool, err := pgxpool.New(ctx, url)
+	pool, err := pgdb.Open(ctx, "dialogs database", url, Schema)
 	if err != nil {
-		return nil, fmt.Errorf("connect dialogs database: %w", err)
-	}
-	s := &Store{Pool: pool}
-	if err := EnsureSchema(ctx, pool); err != nil {
-		pool.Close()
 		return nil, err
 	}
-	return s, nil
+	return &Store{Pool: pool}, nil
 }
 
 // EnsureSchema creates the tables if missing.
 func EnsureSchema(ctx context.Context, pool *pgxpool.Pool) error {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("dialogs schema: %w", err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, Schema); err != nil {
-		return fmt.Errorf("dialogs schema: %w", err)
-	}
-	return tx.Commit(ctx)
+	return pgdb.Apply(ctx, pool, "dialogs database", Schema)
 }
 
 // Close closes the pool.

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobflow/jobflow/pkg/job"
+	"github.com/jobflow/jobflow/pkg/pgdb"
 )
 
 // Schema creates the jobs table; safe to run concurrently and repeatedly.
@@ -36,33 +37,16 @@ type Store struct{ Pool *pgxpool.Pool }
 
 // Open connects to url and creates the schema.
 func Open(ctx context.Context, url string) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	pool, err := pgdb.Open(ctx, "jobs database", url, Schema)
 	if err != nil {
-		return nil, fmt.Errorf("postgres url: %w", err)
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connect postgres: %w", err)
-	}
-	s := &Store{Pool: pool}
-	if err := s.EnsureSchema(ctx); err != nil {
-		pool.Close()
 		return nil, err
 	}
-	return s, nil
+	return &Store{Pool: pool}, nil
 }
 
 // EnsureSchema creates the table if missing.
 func (s *Store) EnsureSchema(ctx context.Context) error {
-	tx, err := s.Pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("jobs schema: %w", err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, Schema); err != nil {
-		return fmt.Errorf("jobs schema: %w", err)
-	}
-	return tx.Commit(ctx)
+	return pgdb.Apply(ctx, s.Pool, "jobs database", Schema)
 }
 
 // Close closes the pool.

@@ -1,0 +1,45 @@
+// Package pgdb opens a PostgreSQL pool and creates a schema in it, the
+// same way for every store.
+package pgdb
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Open connects to url and applies schema; name says which database in
+// errors ("jobs database").
+func Open(ctx context.Context, name, url, schema string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("%s url: %w", name, err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", name, err)
+	}
+	if err := Apply(ctx, pool, name, schema); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// Apply runs schema in one transaction. Schemas are idempotent (IF NOT
+// EXISTS) and take an advisory lock first, so concurrent starts are safe.
+func Apply(ctx context.Context, pool *pgxpool.Pool, name, schema string) error {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("%s schema: %w", name, err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, schema); err != nil {
+		return fmt.Errorf("%s schema: %w", name, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("%s schema: %w", name, err)
+	}
+	return nil
+}
