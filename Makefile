@@ -6,7 +6,7 @@ export GOFLAGS ?= -buildvcs=false
 MODULES := . $(wildcard functions/*)
 
 .DEFAULT_GOAL := help
-.PHONY: help deps run build test test-go tidy tidy-check bench clean
+.PHONY: help deps run build test test-go tidy tidy-check bench load clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ tidy-check: ## fail if any module needs go mod tidy (run make tidy)
 
 bench: deps ## run the benchmarks and print their figures (see docs/BENCHMARKS.md)
 	scripts/bench.sh
+
+load: deps ## scale-to-zero demo and figures: cold starts, activator overhead, hey on the receiver (report in .jobflow/load)
+	scripts/load.sh
 
 clean: ## remove .jobflow (binaries, logs, local data of the servers)
 	-scripts/postgres.sh stop .jobflow/postgres; scripts/clickhouse.sh stop .jobflow/clickhouse

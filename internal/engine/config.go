@@ -39,6 +39,12 @@ type Config struct {
 	StartTimeout   time.Duration `envconfig:"JOBFLOW_START_TIMEOUT" default:"120s" desc:"how long functions may take to become ready"`
 	Functions      []string      `envconfig:"JOBFLOW_FUNCTIONS" desc:"run only these functions (comma-separated; empty: all in functions/); sources and bindings of the others are left out"`
 	SkipBuild      bool          `envconfig:"JOBFLOW_SKIP_BUILD" default:"false" desc:"use the function binaries already in JOBFLOW_DIR/bin"`
+
+	// Engine-wide overrides of the func.yaml scale settings (tests, demos);
+	// unset: each function's annotations, else Knative's defaults.
+	ScaleToZeroGrace *time.Duration `envconfig:"JOBFLOW_SCALE_TO_ZERO_GRACE" desc:"how long an idle function's last instance stays after a stable window without traffic (overrides func.yaml; default 30s, or jobflow.dev/scale-to-zero-grace-period / the retention period)"`
+	AutoscaleWindow  time.Duration  `envconfig:"JOBFLOW_AUTOSCALE_WINDOW" desc:"stable window of every function's autoscaler (overrides autoscaling.knative.dev/window; default 60s; the panic window is its panic-window-percentage)"`
+	AutoscaleTick    time.Duration  `envconfig:"JOBFLOW_AUTOSCALE_TICK" desc:"how often autoscalers decide (default 2s, as Knative's)"`
 }
 
 // LoadConfig reads Config from the environment.

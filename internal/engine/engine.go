@@ -18,12 +18,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/jobflow/jobflow/internal/autoscaler"
 	"github.com/jobflow/jobflow/internal/delivery"
 	"github.com/jobflow/jobflow/internal/kafkabroker"
 	"github.com/jobflow/jobflow/internal/kafkasink"
 	"github.com/jobflow/jobflow/internal/kafkasource"
 	"github.com/jobflow/jobflow/internal/manifest"
 	"github.com/jobflow/jobflow/internal/procs"
+	"github.com/jobflow/jobflow/internal/scaler"
 	"github.com/jobflow/jobflow/internal/services"
 )
 
@@ -43,7 +45,9 @@ type Engine struct {
 	ctURL    string
 	chAddr   string
 	ingress  string
-	funcs    map[string]*procs.Process
+	pools    map[string]*scaler.Pool   // one per function: activator + 0..N instances
+	adapters map[string]*procs.Process // long-running sources (CDC), never scaled
+	routes   map[string]net.Listener   // fixed ports claimed at startup, until their pool takes them
 	sources  []*kafkasource.Source
 	stopSvcs []func()
 	mu       sync.Mutex
@@ -52,17 +56,40 @@ type Engine struct {
 
 // New returns an engine; out receives the human-readable progress and status.
 func New(cfg Config, log *slog.Logger, out io.Writer) *Engine {
-	return &Engine{cfg: cfg, log: log, out: out, funcs: map[string]*procs.Process{}, ready: make(chan struct{})}
+	return &Engine{cfg: cfg, log: log, out: out, pools: map[string]*scaler.Pool{}, adapters: map[string]*procs.Process{}, ready: make(chan struct{})}
 }
 
 // Ready is closed once everything runs and sources have their partitions.
 func (e *Engine) Ready() <-chan struct{} { return e.ready }
 
-// Function returns the process of a function (tests kill it).
-func (e *Engine) Function(name string) *procs.Process {
+// Runner is a function's pool (scaler.Pool) or an adapter's process
+// (procs.Process), as tests see it.
+type Runner interface {
+	URL() string     // where it is served (a function: its activator)
+	Ready() bool     // a function: its activator serves, with or without instances
+	Restarts() int64 // restarts after crashes
+	Kill() error     // kills a running process (a function: one instance)
+}
+
+// Function returns a function's pool, or the CDC adapter ("jobflow-cdc"),
+// or nil (tests kill them).
+func (e *Engine) Function(name string) Runner {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.funcs[name]
+	if p := e.pools[name]; p != nil {
+		return p
+	}
+	if p := e.adapters[name]; p != nil {
+		return p
+	}
+	return nil
+}
+
+// Pool returns the pool of a function, or nil.
+func (e *Engine) Pool(name string) *scaler.Pool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pools[name]
 }
 
 // Sources returns the running sources.
@@ -106,6 +133,12 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	if err := e.selectFunctions(); err != nil {
 		return err
 	}
+	// Claim the functions' fixed route ports now, before servers start and
+	// functions build, so nothing else takes them meanwhile.
+	if err := e.reserveRoutes(); err != nil {
+		return err
+	}
+	defer e.releaseRoutes()
 	e.say("manifests: %d functions, %d KafkaSources, %d KafkaSinks, %d SinkBindings, %d topics",
 		len(e.topo.Functions), len(e.topo.Sources), len(e.topo.Sinks), len(e.topo.Bindings), len(e.topo.Topics))
 
@@ -251,6 +284,16 @@ func (e *Engine) startAdapters(runCtx context.Context, wg *sync.WaitGroup) error
 	if !e.cfg.CDC {
 		return nil
 	}
+	// The CDC source streams tables the dialogs function creates: wake it
+	// (it scales back to zero when idle) before the source starts.
+	if p := e.Pool("dialogs"); p != nil {
+		wctx, cancel := context.WithTimeout(runCtx, e.cfg.StartTimeout)
+		err := p.Wake(wctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("dialogs (the CDC source needs its tables): %w: see %s", err, e.state("logs", "dialogs.log"))
+		}
+	}
 	port, err := procs.FreePort()
 	if err != nil {
 		return err
@@ -262,7 +305,7 @@ func (e *Engine) startAdapters(runCtx context.Context, wg *sync.WaitGroup) error
 	env := append(e.baseEnv(), "CDC_KAFKA_BOOTSTRAP_SERVERS="+strings.Join(e.brokers, ","), fmt.Sprintf("CDC_HTTP_ADDR=127.0.0.1:%d", port))
 	p := procs.New(procs.Spec{Name: "jobflow-cdc", Bin: e.state("bin", "jobflow-cdc"), Env: env, Port: port, Log: logf}, e.log)
 	e.mu.Lock()
-	e.funcs["jobflow-cdc"] = p
+	e.adapters["jobflow-cdc"] = p
 	e.mu.Unlock()
 	wg.Add(1)
 	go func() { defer wg.Done(); defer logf.Close(); _ = p.Run(runCtx) }()
@@ -312,7 +355,7 @@ func (e *Engine) url(t manifest.Target) (string, error) {
 		s := e.topo.Sink(t.Sink)
 		return e.ingress + "/" + e.ns(s.Namespace) + "/" + s.Name + t.Path, nil
 	case t.Function != "":
-		p := e.funcs[t.Function]
+		p := e.pools[t.Function]
 		if p == nil {
 			return "", fmt.Errorf("function %s is not running", t.Function)
 		}
@@ -373,15 +416,24 @@ func withDatabase(url, db string) string {
 	return url + "/" + db + q
 }
 
+// startFunctions starts one pool per function: its activator listens on
+// the function's route port (JOBFLOW_PORTS, or a free one) at once, and its
+// instances start as its scale settings say (min-scale, else on the first
+// request). Startup waits only for functions with min-scale above zero.
 func (e *Engine) startFunctions(ctx, runCtx context.Context, wg *sync.WaitGroup) error {
+	var waitFor []manifest.Function
 	for _, f := range e.topo.Functions {
-		port, ok := e.cfg.Ports[f.Name]
-		if !ok {
-			var err error
-			if port, err = procs.FreePort(); err != nil {
-				return err
-			}
+		scale, err := autoscaler.FromAnnotations(f.Deploy.Annotations)
+		if err != nil {
+			return fmt.Errorf("function %s: func.yaml: %w", f.Name, err)
 		}
+		scale = scale.Apply(autoscaler.Overrides{
+			StableWindow: e.cfg.AutoscaleWindow, ScaleToZeroGrace: e.cfg.ScaleToZeroGrace, Tick: e.cfg.AutoscaleTick,
+		})
+		e.mu.Lock()
+		ln := e.routes[f.Name]
+		delete(e.routes, f.Name) // the pool owns it from here
+		e.mu.Unlock()
 		env, err := e.functionEnv(f)
 		if err != nil {
 			return fmt.Errorf("function %s: %w", f.Name, err)
@@ -390,18 +442,34 @@ func (e *Engine) startFunctions(ctx, runCtx context.Context, wg *sync.WaitGroup)
 		if err != nil {
 			return err
 		}
-		p := procs.New(procs.Spec{Name: f.Name, Bin: e.state("bin", f.Name), Env: env, Port: port, Log: logf}, e.log)
+		p := scaler.New(scaler.Spec{
+			Name: f.Name, Bin: e.state("bin", f.Name), Env: env, Log: logf, Addr: "127.0.0.1:0", Listener: ln,
+			Scale: scale, HoldTimeout: e.cfg.StartTimeout,
+		}, e.log)
+		if err := p.Listen(); err != nil {
+			logf.Close()
+			return err
+		}
 		e.mu.Lock()
-		e.funcs[f.Name] = p
+		e.pools[f.Name] = p
 		e.mu.Unlock()
 		wg.Add(1)
-		go func() { defer wg.Done(); defer logf.Close(); _ = p.Run(runCtx) }()
+		go func() {
+			defer wg.Done()
+			defer logf.Close()
+			if err := p.Run(runCtx); err != nil {
+				e.log.Error("function pool stopped", "function", f.Name, "err", err)
+			}
+		}()
+		if scale.MinScale > 0 {
+			waitFor = append(waitFor, f)
+		}
 	}
 	deadline := time.After(e.cfg.StartTimeout)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	for _, f := range e.topo.Functions {
-		p := e.funcs[f.Name]
+	for _, f := range waitFor {
+		p := e.pools[f.Name]
 	wait:
 		for {
 			select {
@@ -420,6 +488,34 @@ func (e *Engine) startFunctions(ctx, runCtx context.Context, wg *sync.WaitGroup)
 		}
 	}
 	return nil
+}
+
+// reserveRoutes listens on the fixed ports of JOBFLOW_PORTS; each becomes
+// its function's activator.
+func (e *Engine) reserveRoutes() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.routes = map[string]net.Listener{}
+	for _, f := range e.topo.Functions {
+		if port, ok := e.cfg.Ports[f.Name]; ok {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				return fmt.Errorf("function %s: port %d (JOBFLOW_PORTS): %w", f.Name, port, err)
+			}
+			e.routes[f.Name] = ln
+		}
+	}
+	return nil
+}
+
+// releaseRoutes closes the reserved ports no pool took (startup failed).
+func (e *Engine) releaseRoutes() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, ln := range e.routes {
+		_ = ln.Close()
+	}
+	e.routes = nil
 }
 
 // selectFunctions keeps only the functions of JOBFLOW_FUNCTIONS, and the
@@ -528,15 +624,18 @@ func (e *Engine) startSources(ctx context.Context, wg *sync.WaitGroup) error {
 
 // Status is the engine's state, served as JSON on /status.
 type Status struct {
-	Functions map[string]FunctionStatus   `json:"functions"`
+	Functions map[string]FunctionStatus    `json:"functions"`
 	Sources   map[string]kafkasource.Stats `json:"sources"`
 }
 
-// FunctionStatus of one function.
+// FunctionStatus of one function (or adapter: no Scale).
 type FunctionStatus struct {
 	URL      string `json:"url"`
-	Ready    bool   `json:"ready"`
+	Ready    bool   `json:"ready"` // a function: its activator serves
 	Restarts int64  `json:"restarts"`
+	// Scale: instances, cold starts, requests held by the activator,
+	// in-flight per instance.
+	Scale *scaler.Status `json:"scale,omitempty"`
 }
 
 // Status returns the current status.
@@ -544,7 +643,11 @@ func (e *Engine) Status() Status {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st := Status{Functions: map[string]FunctionStatus{}, Sources: map[string]kafkasource.Stats{}}
-	for n, p := range e.funcs {
+	for n, p := range e.pools {
+		sc := p.Status()
+		st.Functions[n] = FunctionStatus{URL: p.URL(), Ready: p.Ready(), Restarts: p.Restarts(), Scale: &sc}
+	}
+	for n, p := range e.adapters {
 		st.Functions[n] = FunctionStatus{URL: p.URL(), Ready: p.Ready(), Restarts: p.Restarts()}
 	}
 	for _, s := range e.sources {
@@ -569,15 +672,15 @@ func (e *Engine) startAdmin() (io.Closer, error) {
 func (e *Engine) printReady() {
 	e.say("")
 	e.say("jobflow is up.")
-	if p := e.funcs["receiver"]; p != nil {
+	if p := e.pools["receiver"]; p != nil {
 		e.say("  send a job:      curl -X POST %s/create/job -d '{\"sleep\":100,\"data_size\":1024}'", p.URL())
 		e.say("  or a CloudEvent: curl %s/ -H 'ce-specversion: 1.0' -H 'ce-type: dev.jobflow.job.requested' -H 'ce-source: /me' -H 'ce-id: 1' -H 'content-type: application/json' -d '{}'", p.URL())
 	}
-	if p := e.funcs["query"]; p != nil {
+	if p := e.pools["query"]; p != nil {
 		e.say("  job status:      curl %s/info/<id>     analytics: curl %s/stats", p.URL(), p.URL())
 		e.say("  counters:        curl %s/counters/<user id>", p.URL())
 	}
-	if p := e.funcs["dialogs"]; p != nil {
+	if p := e.pools["dialogs"]; p != nil {
 		e.say("  dialogs:         curl -X POST %s/users -d '{\"name\":\"ann\"}'   (see docs/COUNTERS.md)", p.URL())
 	}
 	e.say("  engine:          http://127.0.0.1:%d/status  /metrics     logs: %s", e.cfg.AdminPort, e.state("logs"))
@@ -594,6 +697,7 @@ func (e *Engine) statusLoop(ctx context.Context) {
 	t := time.NewTicker(e.cfg.StatusInterval)
 	defer t.Stop()
 	prev := map[string]kafkasource.Stats{}
+	prevScale := ""
 	for {
 		select {
 		case <-ctx.Done():
@@ -606,7 +710,34 @@ func (e *Engine) statusLoop(ctx context.Context) {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		changed := false
+		fnames := make([]string, 0, len(st.Functions))
+		for n := range st.Functions {
+			fnames = append(fnames, n)
+		}
+		sort.Strings(fnames)
+		var fl []string
+		for _, n := range fnames {
+			fs := st.Functions[n]
+			state := "ready"
+			if !fs.Ready {
+				state = "NOT READY"
+			}
+			if sc := fs.Scale; sc != nil {
+				state = fmt.Sprintf("%d", sc.Instances)
+				if sc.Starting+sc.Draining > 0 {
+					state += fmt.Sprintf(" (+%d starting, -%d draining)", sc.Starting, sc.Draining)
+				}
+				if sc.Held > 0 {
+					state += fmt.Sprintf(" held %d", sc.Held)
+				}
+			}
+			if fs.Restarts > 0 {
+				state += fmt.Sprintf(" (restarts %d)", fs.Restarts)
+			}
+			fl = append(fl, n+" "+state)
+		}
+		scale := strings.Join(fl, ", ")
+		changed := scale != prevScale
 		for _, n := range names {
 			if st.Sources[n] != prev[n] {
 				changed = true
@@ -622,25 +753,8 @@ func (e *Engine) statusLoop(ctx context.Context) {
 			e.say("%s %-18s delivered %-8d %7.1f/s  in flight %-4d retries %-5d dead-lettered %-4d dropped %d",
 				now, n, s.Delivered, rate, s.InFlight, s.Failures, s.DeadLettered, s.Dropped)
 		}
-		fnames := make([]string, 0, len(st.Functions))
-		for n := range st.Functions {
-			fnames = append(fnames, n)
-		}
-		sort.Strings(fnames)
-		var fl []string
-		for _, n := range fnames {
-			fs := st.Functions[n]
-			state := "ready"
-			if !fs.Ready {
-				state = "NOT READY"
-			}
-			if fs.Restarts > 0 {
-				state += fmt.Sprintf(" (restarts %d)", fs.Restarts)
-			}
-			fl = append(fl, n+" "+state)
-		}
-		e.say("%s functions: %s", now, strings.Join(fl, ", "))
-		prev = st.Sources
+		e.say("%s instances: %s", now, scale)
+		prev, prevScale = st.Sources, scale
 	}
 }
 

@@ -24,6 +24,9 @@ type Spec struct {
 	Env  []string // full environment (PORT is added)
 	Port int
 	Log  io.Writer // stdout and stderr of the process
+	// OnReady, if set, is called when a start of the process first answers
+	// its readiness probe, with the time from exec to that answer.
+	OnReady func(coldStart time.Duration)
 }
 
 // Process is one supervised process.
@@ -54,6 +57,16 @@ func (p *Process) Restarts() int64 { return p.restarts.Load() }
 
 // Started is closed once the process first answered its readiness probe.
 func (p *Process) Started() <-chan struct{} { return p.started }
+
+// Pid is the process id of the running process, or 0.
+func (p *Process) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
 
 // Kill kills the running process (tests use it to simulate a crash).
 func (p *Process) Kill() error {
@@ -94,6 +107,7 @@ func (p *Process) runOnce(ctx context.Context) error {
 	cmd.Env = append(append([]string{}, p.spec.Env...), fmt.Sprintf("PORT=%d", p.spec.Port), "LISTEN_ADDRESS=127.0.0.1:"+fmt.Sprint(p.spec.Port))
 	cmd.Stdout, cmd.Stderr = p.spec.Log, p.spec.Log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	began := time.Now()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.spec.Bin, err)
 	}
@@ -105,7 +119,7 @@ func (p *Process) runOnce(ctx context.Context) error {
 
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	defer stopProbe()
-	go p.probe(probeCtx)
+	go p.probe(probeCtx, began)
 
 	select {
 	case err := <-exited:
@@ -124,11 +138,12 @@ func (p *Process) runOnce(ctx context.Context) error {
 	return nil
 }
 
-// probe polls /health/readiness: fast until first ready, then every second.
-func (p *Process) probe(ctx context.Context) {
-	client := &http.Client{Timeout: time.Second}
+// probe polls /health/readiness: every 2 ms until first ready (so a cold
+// start is measured to a few ms), then every second.
+func (p *Process) probe(ctx context.Context, began time.Time) {
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	url := p.URL() + "/health/readiness"
-	interval := 10 * time.Millisecond
+	interval, first := 2*time.Millisecond, true
 	for {
 		ok := false
 		if resp, err := client.Get(url); err == nil {
@@ -137,8 +152,14 @@ func (p *Process) probe(ctx context.Context) {
 		}
 		p.ready.Store(ok)
 		if ok {
+			if first && p.spec.OnReady != nil {
+				p.spec.OnReady(time.Since(began))
+			}
+			first = false
 			p.once.Do(func() { close(p.started) })
 			interval = time.Second
+		} else if first && time.Since(began) > 2*time.Second {
+			interval = 10 * time.Millisecond
 		}
 		select {
 		case <-ctx.Done():
