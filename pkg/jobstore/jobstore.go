@@ -4,9 +4,11 @@
 package jobstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -76,6 +78,9 @@ WHERE (CASE EXCLUDED.status WHEN 'create' THEN 1 ELSE 2 END) > (CASE j.status WH
 // Upsert writes rows in one statement (one transaction).
 func (s *Store) Upsert(ctx context.Context, rows []job.Row) error {
 	rows = Merge(rows)
+	// Rows in id order: concurrent batches (several flushers or instances)
+	// then lock rows in the same order and cannot deadlock.
+	slices.SortFunc(rows, func(a, b job.Row) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	n := len(rows)
 	ids, statuses := make([]uuid.UUID, n), make([]string, n)
 	creates, finishes := make([]time.Time, n), make([]*time.Time, n)
