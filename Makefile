@@ -3,13 +3,13 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
-MODULES := . $(wildcard functions/*)
+MODULES := . $(wildcard functions/*) e2e tools/func
 
 .DEFAULT_GOAL := help
 .PHONY: help deps run build test test-go tidy tidy-check bench load clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 deps: ## install what is missing (ClickHouse, PostgreSQL 15 from Debian; Go modules)
 	@scripts/install-deps.sh
