@@ -106,7 +106,10 @@ func (p *Process) runOnce(ctx context.Context) error {
 	cmd := exec.Command(p.spec.Bin)
 	cmd.Env = append(append([]string{}, p.spec.Env...), fmt.Sprintf("PORT=%d", p.spec.Port), "LISTEN_ADDRESS=127.0.0.1:"+fmt.Sprint(p.spec.Port))
 	cmd.Stdout, cmd.Stderr = p.spec.Log, p.spec.Log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Its own process group: a Ctrl-C at the terminal reaches the engine only,
+	// which stops sources first and then functions, in order. Pdeathsig
+	// still ends the process if the engine dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	began := time.Now()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.spec.Bin, err)
