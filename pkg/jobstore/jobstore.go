@@ -75,9 +75,12 @@ WHERE (CASE EXCLUDED.status WHEN 'create' THEN 1 ELSE 2 END) > (CASE j.status WH
    OR (j.error IS NULL AND EXCLUDED.error IS NOT NULL)
    OR j.create_date > EXCLUDED.create_date`
 
-// Upsert writes rows in one statement (one transaction).
+// Upsert writes rows in one statement (one transaction). Rows go in id
+// order, so concurrent batches (several flushers or instances) lock the
+// rows they share in the same order and cannot deadlock.
 func (s *Store) Upsert(ctx context.Context, rows []job.Row) error {
 	rows = Merge(rows)
+	slices.SortFunc(rows, func(a, b job.Row) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	// Rows in id order: concurrent batches (several flushers or instances)
 	// then lock rows in the same order and cannot deadlock.
 	slices.SortFunc(rows, func(a, b job.Row) int { return bytes.Compare(a.ID[:], b.ID[:]) })
