@@ -146,14 +146,22 @@ func (p *Process) runOnce(ctx context.Context) error {
 func (p *Process) probe(ctx context.Context, began time.Time) {
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	url := p.URL() + "/health/readiness"
-	interval, first := 2*time.Millisecond, true
+	interval, first, failures := 2*time.Millisecond, true, 0
 	for {
 		ok := false
 		if resp, err := client.Get(url); err == nil {
 			ok = resp.StatusCode == http.StatusOK
 			resp.Body.Close()
 		}
-		p.ready.Store(ok)
+		// Once ready, an instance is unready only after FailureThreshold
+		// probes in a row fail (Kubernetes' failureThreshold, default 3): a
+		// probe slow under load must not take a busy instance out of routing.
+		if ok {
+			failures = 0
+			p.ready.Store(true)
+		} else if failures++; first || failures >= FailureThreshold {
+			p.ready.Store(false)
+		}
 		if ok {
 			if first && p.spec.OnReady != nil {
 				p.spec.OnReady(time.Since(began))
@@ -171,6 +179,10 @@ func (p *Process) probe(ctx context.Context, began time.Time) {
 		}
 	}
 }
+
+// FailureThreshold is how many probes in a row must fail before a ready
+// process counts as not ready.
+const FailureThreshold = 3
 
 // FreePort asks the kernel for a free loopback port.
 func FreePort() (int, error) {
