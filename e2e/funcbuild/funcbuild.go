@@ -111,6 +111,11 @@ func New(funcBin, root, work string) (*Builder, error) {
 		"FUNC_ENABLE_HOST_BUILDER=true",
 		"GOWORK=off",
 		"GOFLAGS=-mod=mod -modcacherw -buildvcs=false",
+		// The root module is republished as v0.1.0 with new content on every
+		// build, but the go command indexes module-cache packages by path and
+		// version (their file and import lists) as if they never changed:
+		// without this, a package's new imports are "not found".
+		"GODEBUG=goindex=0",
 		"GONOSUMDB="+repo.RootModule,
 		"GONOSUMCHECK="+repo.RootModule,
 		"GOMODCACHE="+modCache,
