@@ -7,7 +7,8 @@
 #     ClickHouse's Kafka table engine on the same topic, latency at half load
 #     (sizes: BENCH_PG_ROWS, BENCH_CH_ROWS, ...: `go run ./cmd/jobflow-bench env`);
 #  3. runs the counters benchmark (pkg/counters) on the same PostgreSQL;
-#  4. stops the servers and prints the figures (also in .jobflow/bench/results.md).
+#  4. runs the delivery (internal/kafkasource) and activator (internal/scaler) benchmarks;
+#  5. stops the servers and prints the figures (also in .jobflow/bench/results.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -29,6 +30,14 @@ if [ -z "${BENCH_SKIP_COUNTERS:-}" ]; then
   echo "== counters (go test -run '^\$' -bench BenchmarkCounters -benchtime 1x ./pkg/counters)"
   JOBFLOW_TEST_POSTGRES_URL="$pg" go test -run '^$' -bench BenchmarkCounters -benchtime 1x ./pkg/counters \
     | tee "$dir/counters.txt"
+fi
+if [ -z "${BENCH_SKIP_DELIVERY:-}" ]; then
+  echo
+  echo "== delivery through the engine's KafkaSource, 1 KB events (go test -run '^\$' -bench BenchmarkDelivery -benchtime 20000x ./internal/kafkasource)"
+  go test -run '^$' -bench BenchmarkDelivery -benchtime 20000x ./internal/kafkasource | tee "$dir/delivery.txt"
+  echo
+  echo "== activator overhead on a warm request (go test -run '^\$' -bench WarmRequest -benchtime 3000x ./internal/scaler)"
+  go test -run '^$' -bench WarmRequest -benchtime 3000x ./internal/scaler | tee "$dir/activator.txt"
 fi
 echo
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
