@@ -208,3 +208,12 @@ func fail[T any](reqs []request[T], err error) {
 		r.result <- err
 	}
 }
+
+// Start runs the batcher in its own goroutine until stop is called; stop
+// waits for the flushes under way (queued requests fail with ErrClosed).
+func (b *Batcher[T]) Start() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); b.Run(ctx) }()
+	return func() { cancel(); <-done }
+}

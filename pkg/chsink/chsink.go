@@ -26,8 +26,7 @@ type Config struct {
 type Sink struct {
 	store   *eventstore.Store
 	batcher *batch.Batcher[job.EventLine]
-	cancel  context.CancelFunc
-	done    chan struct{}
+	stop    func()
 }
 
 // New returns an unopened sink.
@@ -46,18 +45,15 @@ func (s *Sink) Open(ctx context.Context) error {
 	s.store = store
 	s.batcher = batch.New(cfg.Batch.Config(), store.Insert)
 	s.batcher.OnFlush(fn.ObserveBatch("chsink"))
-	runCtx, cancel := context.WithCancel(context.Background())
-	s.cancel, s.done = cancel, make(chan struct{})
-	go func() { defer close(s.done); s.batcher.Run(runCtx) }()
+	s.stop = s.batcher.Start()
 	slog.Info("chsink open", "batch", cfg.Batch)
 	return nil
 }
 
 // Close stops the batcher and the connection.
 func (s *Sink) Close(context.Context) error {
-	if s.cancel != nil {
-		s.cancel()
-		<-s.done
+	if s.stop != nil {
+		s.stop()
 	}
 	if s.store != nil {
 		return s.store.Close()

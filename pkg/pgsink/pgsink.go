@@ -25,8 +25,7 @@ type Config struct {
 type Sink struct {
 	store   *jobstore.Store
 	batcher *batch.Batcher[job.Row]
-	cancel  context.CancelFunc
-	done    chan struct{}
+	stop    func()
 }
 
 // New returns an unopened sink.
@@ -45,18 +44,15 @@ func (s *Sink) Open(ctx context.Context) error {
 	s.store = store
 	s.batcher = batch.New(cfg.Batch.Config(), store.Upsert)
 	s.batcher.OnFlush(fn.ObserveBatch("pgsink"))
-	runCtx, cancel := context.WithCancel(context.Background())
-	s.cancel, s.done = cancel, make(chan struct{})
-	go func() { defer close(s.done); s.batcher.Run(runCtx) }()
+	s.stop = s.batcher.Start()
 	slog.Info("pgsink open", "batch", cfg.Batch)
 	return nil
 }
 
 // Close stops the batcher and the pool.
 func (s *Sink) Close(context.Context) error {
-	if s.cancel != nil {
-		s.cancel()
-		<-s.done
+	if s.stop != nil {
+		s.stop()
 	}
 	if s.store != nil {
 		s.store.Close()
