@@ -35,6 +35,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// `make run | tee log` and Ctrl-C: tee dies first, and a write to the
+	// closed pipe must not kill the engine before it stopped what it started.
+	signal.Ignore(syscall.SIGPIPE)
 	var err error
 	switch os.Args[1] {
 	case "up":
