@@ -15,6 +15,9 @@ cd "$root"
 dir="$root/.jobflow/bench"
 mkdir -p "$dir"
 echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+# Bench data is disposable: a ClickHouse data dir grown by earlier runs
+# makes the server slow to start.
+rm -rf "$dir/clickhouse/data" "$dir/clickhouse/tmp"
 pg=$(scripts/postgres.sh start "$dir/postgres" "${BENCH_PG_PORT:-55434}")
 ch=$(scripts/clickhouse.sh start "$dir/clickhouse" "${BENCH_CH_TCP_PORT:-59002}" "${BENCH_CH_HTTP_PORT:-58125}")
 trap 'scripts/postgres.sh stop "$dir/postgres"; scripts/clickhouse.sh stop "$dir/clickhouse"' EXIT

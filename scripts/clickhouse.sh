@@ -51,12 +51,12 @@ XML
     setsid nohup "$server" --config-file="$dir/config.xml" >"$dir/stdout.log" 2>&1 &
     echo $! >"$pidfile"
   fi
-  for _ in $(seq 1 150); do
+  for _ in $(seq 1 300); do
     if curl -fsS "http://127.0.0.1:$http/ping" >/dev/null 2>&1; then echo "127.0.0.1:$tcp"; exit 0; fi
     running || { echo "clickhouse.sh: server exited" >&2; tail -20 "$dir/server.err.log" "$dir/stdout.log" >&2 || true; exit 1; }
     sleep 0.2
   done
-  echo "clickhouse.sh: no answer on :$http/ping after 30 s" >&2; exit 1
+  echo "clickhouse.sh: no answer on :$http/ping after 60 s (see $dir/server.err.log)" >&2; exit 1
   ;;
 stop)
   if running; then

@@ -568,6 +568,15 @@ func tail(path string, n int) string {
 }
 
 func (e *Engine) startSources(ctx context.Context, wg *sync.WaitGroup) error {
+	// Deliveries to a function go to its pool in-process (the activator's
+	// logic without its HTTP server hop); dead-letter and other sinks over HTTP.
+	e.mu.Lock()
+	pools := make([]*scaler.Pool, 0, len(e.pools))
+	for _, p := range e.pools {
+		pools = append(pools, p)
+	}
+	e.mu.Unlock()
+	sender := kafkasource.NewSenderWith(scaler.Transport(kafkasource.NewTransport(), pools...))
 	for _, s := range e.topo.Sources {
 		policy, err := delivery.FromSpec(s.Spec.Delivery)
 		if err != nil {
@@ -596,7 +605,7 @@ func (e *Engine) startSources(ctx context.Context, wg *sync.WaitGroup) error {
 			Name: s.Name, Namespace: e.ns(s.Namespace), Brokers: e.brokers, Topics: s.Spec.Topics,
 			Group: s.Spec.ConsumerGroup, InitialOffset: s.Spec.InitialOffset, Ordered: s.Ordered(),
 			MaxInFlight: maxInFlight, CommitInterval: e.cfg.CommitInterval,
-			Retrier: kafkasource.Retrier{Policy: policy, Target: target, DeadLetter: dls},
+			Retrier: kafkasource.Retrier{Sender: sender, Policy: policy, Target: target, DeadLetter: dls},
 		}, e.log)
 		if err != nil {
 			return err

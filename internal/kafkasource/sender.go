@@ -31,10 +31,18 @@ func (a Attempt) OK() bool { return a.Status/100 == 2 }
 type Sender struct{ Client *http.Client }
 
 // NewSender returns a sender with a pooled transport.
-func NewSender() *Sender {
+func NewSender() *Sender { return NewSenderWith(NewTransport()) }
+
+// NewSenderWith returns a sender over rt (the engine routes its functions'
+// addresses straight to their pools).
+func NewSenderWith(rt http.RoundTripper) *Sender { return &Sender{Client: &http.Client{Transport: rt}} }
+
+// NewTransport is an HTTP transport that keeps many idle connections per
+// host, for deliveries in parallel.
+func NewTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns, t.MaxIdleConnsPerHost = 1024, 1024
-	return &Sender{Client: &http.Client{Transport: t}}
+	return t
 }
 
 // Send makes one attempt with the given timeout.

@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -21,63 +23,111 @@ var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy
 // ready instance, and resends it elsewhere if that instance refused the
 // connection (it never got the request, e.g. it just crashed).
 func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody {
+		b, err := io.ReadAll(io.LimitReader(r.Body, p.spec.MaxBodyBytes+1))
+		if err != nil {
+			p.refuse(w, http.StatusBadRequest, fmt.Sprintf("read body: %v", err))
+			return
+		}
+		if int64(len(b)) > p.spec.MaxBodyBytes {
+			p.refuse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", p.spec.MaxBodyBytes))
+			return
+		}
+		body = b
+	}
+	out := r.Clone(r.Context())
+	out.RequestURI = ""
+	setBody(out, body)
+	resp, err := p.RoundTrip(out)
+	if err != nil {
+		var ae *activatorError
+		if errors.As(err, &ae) {
+			http.Error(w, ae.msg, ae.code)
+		}
+		return // otherwise the client went away while held
+	}
+	defer resp.Body.Close()
+	for k, vs := range resp.Header {
+		w.Header()[k] = vs
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = copyFlush(w, resp.Body, resp.ContentLength < 0)
+}
+
+// refuse answers a request the activator will not forward.
+func (p *Pool) refuse(w http.ResponseWriter, code int, msg string) {
+	p.arrivals.Add(1)
+	p.requests.Add(1)
+	p.countCode(code)
+	http.Error(w, msg, code)
+}
+
+// activatorError is a failure of the activator itself, with the status
+// ServeHTTP answers.
+type activatorError struct {
+	code int
+	msg  string
+}
+
+func (e *activatorError) Error() string { return e.msg }
+
+// RoundTrip does what the activator does for one request, in-process: the
+// engine's dispatcher calls it directly (Transport), saving the hop through
+// the activator's HTTP server. The instance is counted busy until the
+// response body is closed. Errors: the context's when the caller went
+// away, else an *activatorError (503 nothing ready in time, 502 the
+// instance failed).
+func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	p.arrivals.Add(1)
 	p.requests.Add(1)
 	p.conc.add(start, 1)
 	p.gInflight.Inc()
-	code := 0
-	defer func() {
+	finish := func(code int) {
 		p.conc.add(time.Now(), -1)
 		p.gInflight.Dec()
 		p.countCode(code)
-	}()
-	fail := func(status int, format string, args ...any) {
-		code = status
-		if status >= 500 {
-			p.errs.Add(1)
-			p.log.Warn("activator failed a request", "status", status, "err", fmt.Sprintf(format, args...))
-		}
-		http.Error(w, fmt.Sprintf(format, args...), status)
 	}
-
-	var body []byte
-	if r.Body != nil && r.Body != http.NoBody {
-		b, err := io.ReadAll(io.LimitReader(r.Body, p.spec.MaxBodyBytes+1))
+	fail := func(code int, format string, args ...any) error {
+		finish(code)
+		p.errs.Add(1)
+		msg := fmt.Sprintf(format, args...)
+		p.log.Warn("activator failed a request", "status", code, "err", msg)
+		return &activatorError{code: code, msg: msg}
+	}
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		b, err := io.ReadAll(req.Body)
 		if err != nil {
-			fail(http.StatusBadRequest, "read body: %v", err)
-			return
+			finish(http.StatusBadRequest)
+			return nil, &activatorError{code: http.StatusBadRequest, msg: fmt.Sprintf("read body: %v", err)}
 		}
-		if int64(len(b)) > p.spec.MaxBodyBytes {
-			fail(http.StatusRequestEntityTooLarge, "body over %d bytes", p.spec.MaxBodyBytes)
-			return
-		}
-		body = b
+		req = req.Clone(req.Context())
+		setBody(req, b)
 	}
-	ctx := r.Context()
+	ctx := req.Context()
 	deadline := start.Add(p.spec.HoldTimeout)
 	for attempt := 0; ; attempt++ {
 		in, err := p.acquire(ctx, deadline)
 		if err != nil {
 			if ctx.Err() != nil {
-				code = 499 // the client went away while held
-				return
+				finish(499) // the client went away while held
+				return nil, ctx.Err()
 			}
-			fail(http.StatusServiceUnavailable, "%s: no instance ready after %s", p.spec.Name, p.spec.HoldTimeout)
-			return
+			return nil, fail(http.StatusServiceUnavailable, "%s: no instance ready after %s", p.spec.Name, p.spec.HoldTimeout)
 		}
-		out := r.Clone(ctx)
-		out.RequestURI = ""
+		out := req.Clone(ctx)
 		out.URL.Scheme, out.URL.Host = "http", "127.0.0.1:"+strconv.Itoa(in.port)
-		out.Host = r.Host
+		out.Host = req.Host
 		for _, h := range hopHeaders {
 			out.Header.Del(h)
 		}
-		out.ContentLength = int64(len(body))
-		out.Body, out.GetBody = http.NoBody, nil
-		if body != nil {
-			out.Body = io.NopCloser(bytes.NewReader(body))
-			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		out.Body = http.NoBody
+		if req.GetBody != nil {
+			if out.Body, err = req.GetBody(); err != nil {
+				p.release(in)
+				return nil, fail(http.StatusBadRequest, "body: %v", err)
+			}
 		}
 		resp, err := p.transport.RoundTrip(out)
 		if err != nil {
@@ -90,24 +140,64 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			if ctx.Err() != nil {
-				code = 499
-				return
+				finish(499)
+				return nil, ctx.Err()
 			}
-			fail(http.StatusBadGateway, "%s: %v", p.spec.Name, err)
-			return
+			return nil, fail(http.StatusBadGateway, "%s: %v", p.spec.Name, err)
 		}
-		for k, vs := range resp.Header {
-			w.Header()[k] = vs
-		}
-		code = resp.StatusCode
-		w.WriteHeader(resp.StatusCode)
-		_, _ = copyFlush(w, resp.Body, resp.ContentLength < 0)
-		resp.Body.Close()
-		p.release(in)
-		in.requests.Add(1)
-		return
+		code := resp.StatusCode
+		resp.Body = &releasingBody{ReadCloser: resp.Body, release: func() {
+			p.release(in)
+			in.requests.Add(1)
+			finish(code)
+		}}
+		return resp, nil
 	}
 }
+
+// releasingBody frees its instance once the response body is closed.
+type releasingBody struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
+}
+
+// setBody makes body r's replayable body.
+func setBody(r *http.Request, body []byte) {
+	r.ContentLength = int64(len(body))
+	r.Body, r.GetBody = http.NoBody, nil
+	if body != nil {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+}
+
+// Transport sends requests for the pools' activator addresses straight to
+// the pools (RoundTrip) and all others through next.
+func Transport(next http.RoundTripper, pools ...*Pool) http.RoundTripper {
+	byHost := map[string]*Pool{}
+	for _, p := range pools {
+		if u, err := url.Parse(p.URL()); err == nil {
+			byHost[u.Host] = p
+		}
+	}
+	return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		if p := byHost[r.URL.Host]; p != nil {
+			return p.RoundTrip(r)
+		}
+		return next.RoundTrip(r)
+	})
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // acquire picks the least-loaded ready instance and counts the request on
 // it; with none ready it holds the request, starting an instance when the

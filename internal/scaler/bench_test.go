@@ -51,4 +51,3 @@ func BenchmarkWarmRequestOverhead(b *testing.B) {
 	b.ReportMetric(us(scaler.Percentile(via, 50)-scaler.Percentile(dir, 50)), "overhead-p50-µs")
 	b.ReportMetric(us(scaler.Percentile(via, 99)-scaler.Percentile(dir, 99)), "overhead-p99-µs")
 }
-
