@@ -41,6 +41,7 @@ func Open(ctx context.Context, addr, database string) (*Store, error) {
 		Addr:        []string{addr},
 		Auth:        clickhouse.Auth{Database: database, Username: "default"},
 		DialTimeout: 5 * time.Second,
+		ReadTimeout: 60 * time.Second,
 		// Compression off: ClickHouse 18.16 and clickhouse-go v2.26 agree on none.
 		MaxOpenConns: 8,
 	})
@@ -63,7 +64,14 @@ func Open(ctx context.Context, addr, database string) (*Store, error) {
 func (s *Store) Close() error { return s.Conn.Close() }
 
 // Insert writes lines in one batch (one INSERT, one part).
+//
+// The insert runs without ctx's cancellation (bounded by the driver's
+// ReadTimeout instead): clickhouse-go v2.26 closes a connection when its
+// query's context ends, and a context cancelled just after the insert
+// returned closed the pooled connection under the next batch ("use of
+// closed network connection").
 func (s *Store) Insert(ctx context.Context, lines []job.EventLine) error {
+	ctx = context.WithoutCancel(ctx)
 	b, err := s.Conn.PrepareBatch(ctx, "INSERT INTO job_events (job_id, event, ts, ts_ms, sleep, data_size, event_id)")
 	if err != nil {
 		return fmt.Errorf("prepare insert: %w", err)
