@@ -389,8 +389,11 @@ func (b *bench) latencyRun(fn string, br *broker, pgURL, chDB string, rate, n in
 		return err
 	}
 	defer closeKC()
+	// ClickHouse's Kafka engine is the comparison, not our code: rows it
+	// has not written after the wait are reported, not fatal.
+	short := ""
 	if _, err := waitCount(b.ctx, kc, warm+n, 2*time.Minute); err != nil {
-		return fmt.Errorf("kafka engine at half load: %w", err)
+		short = fmt.Sprintf("; short: %v", err)
 	}
 	p50, p99, mx, got, err := ke.latencies(b.ctx, startMS)
 	if err != nil {
@@ -398,7 +401,7 @@ func (b *bench) latencyRun(fn string, br *broker, pgURL, chDB string, rate, n in
 	}
 	b.add(result{name: "Kafka engine at half load", what: fmt.Sprintf("ClickHouse Kafka engine on the same topic at the same time: row written minus event time (1 s resolution)"),
 		rows: int(got), took: produced, rate: float64(got) / produced.Seconds(),
-		p50: fmt.Sprintf("%.1f s", p50), p99: fmt.Sprintf("%.1f s", p99), note: fmt.Sprintf("max %.1f s", mx)})
+		p50: fmt.Sprintf("%.1f s", p50), p99: fmt.Sprintf("%.1f s", p99), note: fmt.Sprintf("max %.1f s%s", mx, short)})
 	return nil
 }
 
