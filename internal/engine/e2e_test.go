@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,7 +18,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobflow/jobflow/internal/engine"
-	"github.com/jobflow/jobflow/internal/procs"
 	"github.com/jobflow/jobflow/internal/testenv"
 )
 
@@ -32,15 +30,6 @@ type cluster struct {
 	ch                    clickhouse.Conn
 	chDB                  string
 	stop                  func() error
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := procs.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // testConfig is an engine config on fresh databases, free ports and a
@@ -56,10 +45,10 @@ func testConfig(t *testing.T) engine.Config {
 	t.Setenv("CDC_PUBLICATION_NAME", slot)
 	return engine.Config{
 		Root: testenv.RootDir(t), StateDir: t.TempDir(), Namespace: "jobflow",
-		KafkaPort: freePort(t), PostgresURL: pgURL, DialogsURL: dialogsURL, CountersURL: countersURL,
+		KafkaPort: testenv.FreePort(t), PostgresURL: pgURL, DialogsURL: dialogsURL, CountersURL: countersURL,
 		ClickHouseAddr: chAddr, CDC: true,
-		Ports:       map[string]int{"receiver": freePort(t), "query": freePort(t), "dialogs": freePort(t)},
-		IngressPort: freePort(t), AdminPort: freePort(t),
+		Ports:       map[string]int{"receiver": testenv.FreePort(t), "query": testenv.FreePort(t), "dialogs": testenv.FreePort(t)},
+		IngressPort: testenv.FreePort(t), AdminPort: testenv.FreePort(t),
 		CommitInterval: time.Second, StartTimeout: 5 * time.Minute,
 	}
 }
@@ -70,8 +59,8 @@ func startCluster(t *testing.T) *cluster { return runCluster(t, testConfig(t)) }
 func runCluster(t *testing.T, cfg engine.Config) *cluster {
 	t.Helper()
 	chDB := os.Getenv("JOBFLOW_CLICKHOUSE_DB")
-	var out bytes.Buffer
-	eng := engine.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), &syncWriter{w: &out})
+	out := &testenv.SyncBuffer{}
+	eng := engine.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), out)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- eng.Run(ctx) }()
@@ -119,17 +108,6 @@ func runCluster(t *testing.T, cfg engine.Config) *cluster {
 		}
 	})
 	return c
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
 
 func doJSON(t *testing.T, req *http.Request, into any) int {

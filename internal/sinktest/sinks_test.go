@@ -1,12 +1,10 @@
 package sinktest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +17,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobflow/jobflow/internal/engine"
-	"github.com/jobflow/jobflow/internal/procs"
 	"github.com/jobflow/jobflow/internal/testenv"
 	"github.com/jobflow/jobflow/pkg/eventstore"
 	"github.com/jobflow/jobflow/pkg/job"
@@ -30,27 +27,6 @@ const (
 	pgTopic = "postgres-topic"
 	chTopic = "clickhouse-topic"
 )
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-func (s *syncWriter) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.w.String() }
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := procs.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // records are CloudEvents in binary mode, as the KafkaSink ingress writes them.
 func records(t *testing.T, topic string, events []event.Event) []*sarama.ProducerMessage {
@@ -166,10 +142,10 @@ func TestSinksKilledMidBatchAndRedelivered(t *testing.T) {
 	cfg := engine.Config{
 		Root: testenv.RootDir(t), StateDir: t.TempDir(), Namespace: "jobflow",
 		KafkaBrokers: brokers, PostgresURL: pgURL, ClickHouseAddr: chAddr, CDC: false,
-		IngressPort: freePort(t), AdminPort: freePort(t), CommitInterval: time.Second,
+		IngressPort: testenv.FreePort(t), AdminPort: testenv.FreePort(t), CommitInterval: time.Second,
 		StartTimeout: 5 * time.Minute, Functions: []string{"pgsink", "chsink"},
 	}
-	out := &syncWriter{}
+	out := &testenv.SyncBuffer{}
 	eng := engine.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), out)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/jobflow/jobflow/internal/delivery"
 	"github.com/jobflow/jobflow/internal/kafkasource"
+	"github.com/jobflow/jobflow/internal/testenv"
 	"github.com/jobflow/jobflow/internal/verify"
 	"github.com/jobflow/jobflow/pkg/counters/countertest"
 	"github.com/jobflow/jobflow/pkg/dialogs"
@@ -90,15 +90,6 @@ func build(t *testing.T, dir, pkg, out string) string {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
 	}
 	return out
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func waitHTTP(t *testing.T, u string, d time.Duration) {
@@ -185,7 +176,7 @@ func TestCountersEndToEnd(t *testing.T) {
 
 	u, _ := url.Parse(dialogsURL)
 	slot := strings.TrimPrefix(u.Path, "/")
-	cdcPort := freePort(t)
+	cdcPort := testenv.FreePort(t)
 	cdc := &proc{t: t, name: "jobflow-cdc", bin: cdcBin, env: []string{
 		"JOBFLOW_DIALOGS_URL=" + dialogsURL, "CDC_KAFKA_BOOTSTRAP_SERVERS=" + strings.Join(brokers, ","),
 		"CDC_SLOT_NAME=" + slot, "CDC_STATUS_INTERVAL=200ms", fmt.Sprintf("CDC_HTTP_ADDR=127.0.0.1:%d", cdcPort), "LOG_LEVEL=warn"}}
@@ -193,7 +184,7 @@ func TestCountersEndToEnd(t *testing.T) {
 	t.Cleanup(cdc.stop)
 	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/health/readiness", cdcPort), 30*time.Second)
 
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	counterURL := fmt.Sprintf("http://127.0.0.1:%d", port)
 	counter := &proc{t: t, name: "counter", bin: counterBin, env: []string{
 		"JOBFLOW_COUNTERS_URL=" + countersURL, "PORT=" + strconv.Itoa(port), "LOG_LEVEL=error",

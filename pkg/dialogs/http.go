@@ -159,12 +159,7 @@ func (q CreateUserRequest) Validate() error {
 
 func (f *Function) createUser(w http.ResponseWriter, r *http.Request) {
 	var q CreateUserRequest
-	if err := decode(r, &q); err != nil {
-		fn.WriteError(w, err)
-		return
-	}
-	if err := q.Validate(); err != nil {
-		fn.WriteError(w, err)
+	if !readRequest(w, r, &q, func() error { return q.Validate() }) {
 		return
 	}
 	u, err := f.store.CreateUser(r.Context(), strings.TrimSpace(*q.Name))
@@ -209,12 +204,7 @@ func (q SendRequest) Validate(maxBody int) error {
 
 func (f *Function) send(w http.ResponseWriter, r *http.Request) {
 	var q SendRequest
-	if err := decode(r, &q); err != nil {
-		fn.WriteError(w, err)
-		return
-	}
-	if err := q.Validate(f.cfg.MaxBody); err != nil {
-		fn.WriteError(w, err)
+	if !readRequest(w, r, &q, func() error { return q.Validate(f.cfg.MaxBody) }) {
 		return
 	}
 	m, err := f.store.Send(r.Context(), *q.SenderID, *q.RecipientID, *q.Body)
@@ -266,12 +256,7 @@ func (q DialogReadRequest) Validate() error {
 
 func (f *Function) markDialogRead(w http.ResponseWriter, r *http.Request) {
 	var q DialogReadRequest
-	if err := decode(r, &q); err != nil {
-		fn.WriteError(w, err)
-		return
-	}
-	if err := q.Validate(); err != nil {
-		fn.WriteError(w, err)
+	if !readRequest(w, r, &q, func() error { return q.Validate() }) {
 		return
 	}
 	n, err := f.store.MarkDialogRead(r.Context(), *q.UserID, *q.PeerID)
@@ -307,4 +292,18 @@ func (f *Function) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fn.WriteJSON(w, http.StatusOK, m)
+}
+
+// readRequest decodes r's JSON body into q and checks it with validate; on
+// a problem it answers with the reason and returns false.
+func readRequest(w http.ResponseWriter, r *http.Request, q any, validate func() error) bool {
+	err := decode(r, q)
+	if err == nil {
+		err = validate()
+	}
+	if err != nil {
+		fn.WriteError(w, err)
+		return false
+	}
+	return true
 }
