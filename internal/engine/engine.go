@@ -27,6 +27,7 @@ import (
 	"github.com/jobflow/jobflow/internal/procs"
 	"github.com/jobflow/jobflow/internal/scaler"
 	"github.com/jobflow/jobflow/internal/services"
+	"github.com/jobflow/jobflow/pkg/pgdb"
 )
 
 // ClusterSinkHost is the host of Knative's KafkaSink ingress on a cluster;
@@ -217,10 +218,10 @@ func (e *Engine) startServers(ctx context.Context) error {
 	}
 	e.dlURL, e.ctURL = e.cfg.DialogsURL, e.cfg.CountersURL
 	if e.dlURL == "" {
-		e.dlURL = withDatabase(e.pgURL, "dialogs")
+		e.dlURL = pgdb.WithDatabase(e.pgURL, "dialogs")
 	}
 	if e.ctURL == "" {
-		e.ctURL = withDatabase(e.pgURL, "counters")
+		e.ctURL = pgdb.WithDatabase(e.pgURL, "counters")
 	}
 	e.say("postgres: %s", redact(e.pgURL))
 	e.say("clickhouse: %s", e.chAddr)
@@ -402,18 +403,6 @@ func (e *Engine) functionEnv(f manifest.Function) ([]string, error) {
 func (e *Engine) baseEnv() []string {
 	return append(os.Environ(), "JOBFLOW_POSTGRES_URL="+e.pgURL, "JOBFLOW_CLICKHOUSE_ADDR="+e.chAddr,
 		"JOBFLOW_DIALOGS_URL="+e.dlURL, "JOBFLOW_COUNTERS_URL="+e.ctURL, "KAFKA_BROKERS="+strings.Join(e.brokers, ","))
-}
-
-// withDatabase replaces the database of a PostgreSQL URL.
-func withDatabase(url, db string) string {
-	q := ""
-	if i := strings.Index(url, "?"); i >= 0 {
-		url, q = url[:i], url[i:]
-	}
-	if i := strings.LastIndex(url, "/"); i > strings.Index(url, "://")+2 {
-		url = url[:i]
-	}
-	return url + "/" + db + q
 }
 
 // startFunctions starts one pool per function: its activator listens on

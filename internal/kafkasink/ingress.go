@@ -5,7 +5,6 @@
 package kafkasink
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -110,15 +109,4 @@ func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	produced.WithLabelValues(s.Name, "ok").Inc()
 	w.WriteHeader(http.StatusAccepted)
-}
-
-// Serve is a helper for tests: serve in on addr until ctx ends.
-func (in *Ingress) Serve(ctx context.Context, srv *http.Server) error {
-	srv.Handler = in
-	go func() { <-ctx.Done(); _ = srv.Close() }()
-	err := srv.ListenAndServe()
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
 }

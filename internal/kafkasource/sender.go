@@ -3,7 +3,6 @@ package kafkasource
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -165,7 +164,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return errors.Join(ctx.Err())
+		return ctx.Err()
 	case <-t.C:
 		return nil
 	}

@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +20,9 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/jobflow/jobflow/internal/procs"
+	"github.com/jobflow/jobflow/pkg/pgdb"
 )
 
 var loadOnce sync.Once
@@ -100,15 +102,7 @@ func PostgresDB(t testing.TB) string {
 			c.Close(ctx)
 		}
 	})
-	return replaceDB(base, name)
-}
-
-func replaceDB(url, db string) string {
-	q := ""
-	if i := strings.Index(url, "?"); i >= 0 {
-		url, q = url[:i], url[i:]
-	}
-	return url[:strings.LastIndex(url, "/")+1] + db + q
+	return pgdb.WithDatabase(base, name)
 }
 
 // ClickHouseDB creates a fresh database on the test server and returns the
@@ -154,12 +148,11 @@ func Kafka(t testing.TB, partitions int32, topics ...string) []string {
 // FreePort is a free loopback port, or the test fails.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := procs.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writers (an engine's output).

@@ -5,6 +5,7 @@ package pgdb
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -42,4 +43,16 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, name, schema string) error {
 		return fmt.Errorf("%s schema: %w", name, err)
 	}
 	return nil
+}
+
+// WithDatabase returns a PostgreSQL URL with its database replaced by db.
+func WithDatabase(url, db string) string {
+	q := ""
+	if i := strings.Index(url, "?"); i >= 0 {
+		url, q = url[:i], url[i:]
+	}
+	if i := strings.LastIndex(url, "/"); i > strings.Index(url, "://")+2 {
+		url = url[:i]
+	}
+	return url + "/" + db + q
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -91,7 +92,7 @@ func (f *Function) handleREST(w http.ResponseWriter, r *http.Request) {
 // restAnswer is the REST answer of the older design.
 type restAnswer struct {
 	ID         uuid.UUID `json:"id"`
-	CreateDate any       `json:"create_date"`
+	CreateDate time.Time `json:"create_date"`
 	Sleep      int64     `json:"sleep"`
 	DataSize   int64     `json:"data_size"`
 }
