@@ -150,9 +150,9 @@ func (d drain) rate() float64 {
 	return float64(d.Rows) / d.Took.Seconds()
 }
 
-// measureDrain polls count until it reaches want or max passed after the
-// first rows appeared (or wait passed with no rows at all).
-func measureDrain(ctx context.Context, count counter, want int, wait, max time.Duration) (drain, error) {
+// measureDrain polls count every poll until it reaches want or max passed
+// after the first rows appeared (or wait passed with no rows at all).
+func measureDrain(ctx context.Context, count counter, poll time.Duration, want int, wait, max time.Duration) (drain, error) {
 	start := time.Now()
 	var first time.Time
 	firstN := 0
@@ -164,7 +164,7 @@ func measureDrain(ctx context.Context, count counter, want int, wait, max time.D
 		}
 		if n >= want || (!first.IsZero() && now.Sub(first) >= max) {
 			if first.Equal(now) { // all rows came between two polls
-				return drain{Rows: n, Took: 25 * time.Millisecond, Reached: n}, nil
+				return drain{Rows: n, Took: poll, Reached: n}, nil
 			}
 			return drain{Rows: n - firstN, Took: now.Sub(first), Reached: n}, nil
 		}
@@ -174,7 +174,7 @@ func measureDrain(ctx context.Context, count counter, want int, wait, max time.D
 		select {
 		case <-ctx.Done():
 			return drain{}, ctx.Err()
-		case <-time.After(25 * time.Millisecond):
+		case <-time.After(poll):
 		}
 	}
 }

@@ -590,10 +590,11 @@ func (e *Engine) startSources(ctx context.Context, wg *sync.WaitGroup) error {
 			}
 		}
 		maxInFlight, _ := s.MaxInFlight()
+		batchSize, _ := s.BatchSize()
 		src, err := kafkasource.New(kafkasource.Config{
 			Name: s.Name, Namespace: e.ns(s.Namespace), Brokers: e.brokers, Topics: s.Spec.Topics,
 			Group: s.Spec.ConsumerGroup, InitialOffset: s.Spec.InitialOffset, Ordered: s.Ordered(),
-			MaxInFlight: maxInFlight, CommitInterval: e.cfg.CommitInterval,
+			MaxInFlight: maxInFlight, BatchSize: batchSize, CommitInterval: e.cfg.CommitInterval,
 			Retrier: kafkasource.Retrier{Sender: sender, Policy: policy, Target: target, DeadLetter: dls},
 		}, e.log)
 		if err != nil {

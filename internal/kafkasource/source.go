@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/v2/event"
 )
 
 // Config of a source.
@@ -28,6 +29,11 @@ type Config struct {
 	Ordered       bool
 	// MaxInFlight caps unordered deliveries in flight across all partitions.
 	MaxInFlight int
+	// BatchSize > 1 lets an unordered source send up to this many waiting
+	// records in one request (see batch.go); 0 or 1: one per request.
+	BatchSize int
+	// BatchMaxBytes bounds a batch's body (default DefaultBatchMaxBytes).
+	BatchMaxBytes int
 	// CommitInterval is how often marked offsets are committed (Knative: 5 s).
 	CommitInterval time.Duration
 	Retrier        Retrier
@@ -37,16 +43,23 @@ type Config struct {
 type Stats struct {
 	Delivered, DeadLettered, Dropped, Attempts, Failures int64
 	InFlight                                             int64
+	// Batches sent, and those refused and delivered one by one instead.
+	Batches, BatchFallbacks int64 `json:",omitempty"`
 }
 
 // Source runs a consumer group.
 type Source struct {
 	cfg   Config
 	log   *slog.Logger
-	stats struct{ delivered, deadLettered, dropped, attempts, failures, inflight atomic.Int64 }
-	sem   chan struct{}
-	ready chan struct{}
-	once  sync.Once
+	stats struct {
+		delivered, deadLettered, dropped, attempts, failures, inflight atomic.Int64
+		batches, batchFallbacks                                        atomic.Int64
+	}
+	batching atomic.Bool // cleared when the sink refuses batches
+	sem      chan struct{} // one slot per record in flight
+	requests chan struct{} // one slot per batch request in flight (batching only)
+	ready    chan struct{}
+	once     sync.Once
 }
 
 // New checks cfg and returns a source.
@@ -56,6 +69,12 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	}
 	if cfg.MaxInFlight < 1 {
 		cfg.MaxInFlight = 100
+	}
+	if cfg.BatchSize > 1 && cfg.Ordered {
+		return nil, fmt.Errorf("kafkasource %s: batched delivery needs unordered delivery", cfg.Name)
+	}
+	if cfg.BatchMaxBytes <= 0 {
+		cfg.BatchMaxBytes = DefaultBatchMaxBytes
 	}
 	if cfg.CommitInterval <= 0 {
 		cfg.CommitInterval = 5 * time.Second
@@ -67,6 +86,11 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 		cfg.Retrier.MaxStallWait = 30 * time.Second
 	}
 	s := &Source{cfg: cfg, log: log.With("source", cfg.Name), sem: make(chan struct{}, cfg.MaxInFlight), ready: make(chan struct{})}
+	s.batching.Store(cfg.BatchSize > 1)
+	// Requests in flight are capped at MaxInFlight/BatchSize (at least 2):
+	// while they are all out, records queue up and the next batch is
+	// fuller (group commit), instead of many small batches in parallel.
+	s.requests = make(chan struct{}, max(2, cfg.MaxInFlight/max(cfg.BatchSize, 1)))
 	prev := cfg.Retrier.OnAttempt
 	s.cfg.Retrier.OnAttempt = func(target string, n int, a Attempt) {
 		s.stats.attempts.Add(1)
@@ -86,7 +110,7 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 func (s *Source) Stats() Stats {
 	return Stats{Delivered: s.stats.delivered.Load(), DeadLettered: s.stats.deadLettered.Load(),
 		Dropped: s.stats.dropped.Load(), Attempts: s.stats.attempts.Load(), Failures: s.stats.failures.Load(),
-		InFlight: s.stats.inflight.Load()}
+		InFlight: s.stats.inflight.Load(), Batches: s.stats.batches.Load(), BatchFallbacks: s.stats.batchFallbacks.Load()}
 }
 
 // Ready is closed once the group has its first assignment.
@@ -127,7 +151,7 @@ func (s *Source) Run(ctx context.Context) error {
 		}
 	}()
 	s.log.Info("source running", "topics", s.cfg.Topics, "group", s.cfg.Group, "sink", s.cfg.Retrier.Target,
-		"ordered", s.cfg.Ordered, "max_in_flight", s.cfg.MaxInFlight, "dead_letter", s.cfg.Retrier.DeadLetter)
+		"ordered", s.cfg.Ordered, "max_in_flight", s.cfg.MaxInFlight, "batch_size", s.cfg.BatchSize, "dead_letter", s.cfg.Retrier.DeadLetter)
 	for ctx.Err() == nil {
 		if err := cg.Consume(ctx, s.cfg.Topics, (*groupHandler)(s)); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
 			s.log.Warn("consume", "err", err)
@@ -170,50 +194,137 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		}
 	}
 	tracker := newOffsetTracker()
+	finished := func(m *sarama.ConsumerMessage) {
+		if next, moved := tracker.finish(m.Offset); moved {
+			sess.MarkOffset(m.Topic, m.Partition, next, "")
+		}
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
+		var m *sarama.ConsumerMessage
 		select {
 		case <-ctx.Done():
 			return nil
-		case m, ok := <-claim.Messages():
+		case msg, ok := <-claim.Messages():
 			if !ok {
 				return nil
 			}
+			m = msg
+		}
+		select {
+		case s.sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		batching := s.batching.Load()
+		if batching {
 			select {
-			case s.sem <- struct{}{}:
+			case s.requests <- struct{}{}:
 			case <-ctx.Done():
+				<-s.sem
 				return nil
 			}
+		}
+		msgs, closed := s.gather(claim, m)
+		for _, m := range msgs {
 			tracker.add(m.Offset)
-			s.stats.inflight.Add(1)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-s.sem; s.stats.inflight.Add(-1) }()
-				if s.deliver(ctx, m) {
-					if next, moved := tracker.finish(m.Offset); moved {
-						sess.MarkOffset(m.Topic, m.Partition, next, "")
-					}
+		}
+		s.stats.inflight.Add(int64(len(msgs)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				for range msgs {
+					<-s.sem
+				}
+				s.stats.inflight.Add(-int64(len(msgs)))
+				if batching {
+					<-s.requests
 				}
 			}()
+			if len(msgs) == 1 {
+				if s.deliver(ctx, msgs[0]) {
+					finished(msgs[0])
+				}
+				return
+			}
+			s.deliverBatch(ctx, msgs, finished)
+		}()
+		if closed {
+			return nil
 		}
 	}
+}
+
+// gather returns first plus the records already waiting in the claim's
+// queue, while the batch has room and in-flight slots are free (first's
+// slot is taken); it never waits. closed reports the queue was closed.
+func (s *Source) gather(claim sarama.ConsumerGroupClaim, first *sarama.ConsumerMessage) (msgs []*sarama.ConsumerMessage, closed bool) {
+	msgs = []*sarama.ConsumerMessage{first}
+	if !s.batching.Load() {
+		return msgs, false
+	}
+	size := batchSize(first)
+	for len(msgs) < s.cfg.BatchSize {
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			return msgs, false
+		}
+		select {
+		case m, ok := <-claim.Messages():
+			if !ok {
+				<-s.sem
+				return msgs, true
+			}
+			msgs = append(msgs, m)
+			if size += batchSize(m); size >= s.cfg.BatchMaxBytes {
+				return msgs, false
+			}
+		default:
+			<-s.sem
+			return msgs, false
+		}
+	}
+	return msgs, false
 }
 
 // deliver delivers one record; false means it was not finished (the
 // session ended) and must be delivered again.
 func (s *Source) deliver(ctx context.Context, m *sarama.ConsumerMessage) bool {
 	start := time.Now()
+	e, ok := s.toEvent(ctx, m, start)
+	if !ok {
+		return true
+	}
+	return s.deliverEvent(ctx, e, start)
+}
+
+// toEvent maps m; a record that cannot be mapped at all is counted as
+// dropped and ok is false.
+func (s *Source) toEvent(ctx context.Context, m *sarama.ConsumerMessage, start time.Time) (*event.Event, bool) {
 	e, err := ToEvent(ctx, m, s.cfg.Namespace, s.cfg.Name)
 	if err != nil {
 		// Only a record whose data cannot be set at all: keep it visible.
 		s.log.Error("record cannot be mapped to a CloudEvent; skipped", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
 		s.stats.dropped.Add(1)
 		observeOutcome(s.cfg.Name, Dropped, time.Since(start))
-		return true
+		return nil, false
 	}
+	return e, true
+}
+
+// deliverEvent delivers e on its own with retries and the dead-letter sink;
+// false means it was not finished.
+func (s *Source) deliverEvent(ctx context.Context, e *event.Event, start time.Time) bool {
 	outcome, last := s.cfg.Retrier.Deliver(ctx, e)
+	s.outcome(e, outcome, last, start)
+	return outcome != Aborted
+}
+
+// outcome counts and logs how e's delivery ended.
+func (s *Source) outcome(e *event.Event, outcome Outcome, last Attempt, start time.Time) {
 	observeOutcome(s.cfg.Name, outcome, time.Since(start))
 	switch outcome {
 	case Delivered:
@@ -225,8 +336,5 @@ func (s *Source) deliver(ctx context.Context, m *sarama.ConsumerMessage) bool {
 		s.stats.dropped.Add(1)
 		s.log.Error("event refused by its sink and no dead-letter sink: dropped", "id", e.ID(), "type", e.Type(),
 			"status", last.Status, "body", string(last.Body))
-	case Aborted:
-		return false
 	}
-	return true
 }

@@ -32,6 +32,10 @@ const (
 	// AnnotationMaxInFlight caps unordered deliveries in flight per source
 	// (jobflow's own knob; Knative has none per source).
 	AnnotationMaxInFlight = "jobflow.dev/delivery.max-in-flight"
+	// AnnotationBatchSize lets an unordered source send up to this many
+	// waiting records in one request, as a CloudEvents batch (jobflow's own
+	// knob, local engine only; Knative sends one event per request).
+	AnnotationBatchSize = "jobflow.dev/delivery.batch-size"
 )
 
 // Meta is object metadata.
@@ -98,6 +102,23 @@ func (s KafkaSource) MaxInFlight() (int, error) {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
 		return 0, fmt.Errorf("kafkasource %s: %s %q: want a positive integer", s.Name, AnnotationMaxInFlight, v)
+	}
+	return n, nil
+}
+
+// BatchSize is the most records sent in one request (default 1: one event
+// per request); more than 1 needs unordered delivery.
+func (s KafkaSource) BatchSize() (int, error) {
+	v, ok := s.Annotations[AnnotationBatchSize]
+	if !ok {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("kafkasource %s: %s %q: want a positive integer", s.Name, AnnotationBatchSize, v)
+	}
+	if n > 1 && s.Ordered() {
+		return 0, fmt.Errorf("kafkasource %s: %s %d needs unordered delivery (spec.ordering: unordered)", s.Name, AnnotationBatchSize, n)
 	}
 	return n, nil
 }
@@ -302,6 +323,9 @@ func (t *Topology) check() error {
 			}
 		}
 		if _, err := s.MaxInFlight(); err != nil {
+			errs = append(errs, err.Error())
+		}
+		if _, err := s.BatchSize(); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}

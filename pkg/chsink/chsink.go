@@ -5,6 +5,7 @@ package chsink
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -63,6 +64,32 @@ func (s *Sink) Close(context.Context) error {
 
 // Handle takes a dev.jobflow.job.csv event and returns once its lines are written.
 func (s *Sink) Handle(ctx context.Context, in event.Event) ([]fn.Output, error) {
+	lines, err := decode(in)
+	if err != nil {
+		return nil, err
+	}
+	return nil, s.write(ctx, lines)
+}
+
+// HandleBatch takes a batch of CSV events and returns once all their lines
+// are written; one invalid event refuses the whole batch (400) before
+// anything is written.
+func (s *Sink) HandleBatch(ctx context.Context, in []event.Event) ([]fn.Output, error) {
+	var all []job.EventLine
+	for i := range in {
+		lines, err := decode(in[i])
+		if err != nil {
+			return nil, fmt.Errorf("event %d (id %s): %w", i, in[i].ID(), err)
+		}
+		if all == nil {
+			all = make([]job.EventLine, 0, len(in)*len(lines))
+		}
+		all = append(all, lines...)
+	}
+	return nil, s.write(ctx, all)
+}
+
+func decode(in event.Event) ([]job.EventLine, error) {
 	if in.Type() != job.TypeCSV {
 		return nil, fn.Invalidf("event type %q: chsink takes %s", in.Type(), job.TypeCSV)
 	}
@@ -70,11 +97,15 @@ func (s *Sink) Handle(ctx context.Context, in event.Event) ([]fn.Output, error) 
 	if err != nil {
 		return nil, fn.Invalid(err)
 	}
+	return lines, nil
+}
+
+func (s *Sink) write(ctx context.Context, lines []job.EventLine) error {
 	if s.batcher == nil {
-		return nil, fn.Unavailable(errors.New("chsink not open"))
+		return fn.Unavailable(errors.New("chsink not open"))
 	}
 	if err := s.batcher.Add(ctx, lines...); err != nil {
-		return nil, fn.Unavailable(err)
+		return fn.Unavailable(err)
 	}
-	return nil, nil
+	return nil
 }

@@ -21,6 +21,8 @@ type RuntimeConfig struct {
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	// MaxBodyBytes bounds a request body; larger ones get 413.
 	MaxBodyBytes int64 `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest request body accepted (bytes)"`
+	// Pprof serves Go's profiler on /debug/pprof/ (for benchmarks and debugging).
+	Pprof bool `envconfig:"PPROF" default:"false" desc:"serve net/http/pprof on /debug/pprof/ (debugging only)"`
 }
 
 // Addr is the listen address.

@@ -22,6 +22,11 @@ var (
 		Name: "jobflow_function_inflight_requests",
 		Help: "Requests being handled now.",
 	}, []string{"function"})
+	batchEvents = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "jobflow_function_batch_events",
+		Help:    "Events per batch request (CloudEvents batch mode, local engine only).",
+		Buckets: prometheus.ExponentialBuckets(1, 4, 7),
+	}, []string{"function"})
 	emitted = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "jobflow_function_emitted_total",
 		Help: "Events sent to sinks, by output and result.",

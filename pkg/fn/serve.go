@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -70,7 +71,7 @@ func Serve(ctx context.Context, name string, f any, cfg RuntimeConfig, log *slog
 	var h http.Handler
 	switch f := f.(type) {
 	case CloudEventFunction:
-		h = &ceHandler{f: f, log: log}
+		h = &ceHandler{f: f, name: name, log: log}
 	case HTTPFunction:
 		h = http.HandlerFunc(f.Handle)
 	default:
@@ -85,6 +86,10 @@ func Serve(ctx context.Context, name string, f any, cfg RuntimeConfig, log *slog
 	mux.HandleFunc("/health/readiness", probe(f, true))
 	mux.HandleFunc("/health/liveness", probe(f, false))
 	mux.Handle("/metrics", promhttp.Handler())
+	if cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	mux.Handle("/", instrument(name, cfg.MaxBodyBytes, log, h))
 
 	ln, err := net.Listen("tcp", cfg.Addr())
@@ -176,16 +181,21 @@ func instrument(name string, maxBody int64, log *slog.Logger, next http.Handler)
 }
 
 // ceHandler serves a CloudEventFunction: binary or structured CloudEvents
-// in; 202 with no body when nothing is replied, 200 with the reply event,
+// in (or a batch, see batch.go); 202 with no body when nothing is replied, 200 with the reply event,
 // or a JSON error with the handler's status.
 type ceHandler struct {
-	f   CloudEventFunction
-	log *slog.Logger
+	f    CloudEventFunction
+	name string
+	log  *slog.Logger
 }
 
 func (c *ceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		WriteError(w, WithStatus(http.StatusMethodNotAllowed, errors.New("send a CloudEvent with POST")))
+		return
+	}
+	if IsBatch(r.Header) {
+		c.serveBatch(w, r)
 		return
 	}
 	e, err := ReadEvent(r)

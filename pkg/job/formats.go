@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	jsoniter "github.com/json-iterator/go"
 )
 
 // Row is one row of the PostgreSQL jobs table.
@@ -105,14 +107,19 @@ type rowPayload struct {
 	Error      *string   `json:"error"`
 }
 
+// jsonAPI decodes the sinks' hot paths; it behaves as encoding/json does.
+var jsonAPI = jsoniter.ConfigCompatibleWithStandardLibrary
+
 // DecodeRow reads a JSON-with-schema jobs record and checks it.
 func DecodeRow(data []byte) (Row, error) {
+	// The schema is skipped, not checked (Kafka Connect writes the same one
+	// to every record). jsoniter: encoding/json spent most of a sink's CPU
+	// scanning it, twice (docs/BENCHMARKS.md).
 	var rec struct {
-		Schema  json.RawMessage `json:"schema"`
-		Payload *rowPayload     `json:"payload"`
+		Payload *rowPayload `json:"payload"`
 	}
-	if err := DecodeJSON(data, &rec, false); err != nil {
-		return Row{}, err
+	if err := jsonAPI.Unmarshal(data, &rec); err != nil {
+		return Row{}, fmt.Errorf("invalid JSON: %w", err)
 	}
 	p := rec.Payload
 	if p == nil {
@@ -176,12 +183,43 @@ func EncodeCSV(lines ...EventLine) []byte {
 
 // DecodeCSV reads the lines of a CSV payload and checks each.
 func DecodeCSV(data []byte) ([]EventLine, error) {
+	if recs, ok := splitPlainCSV(data); ok {
+		return parseLines(recs)
+	}
 	r := csv.NewReader(bytes.NewReader(data))
 	r.FieldsPerRecord = len(CSVColumns)
 	recs, err := r.ReadAll()
 	if err != nil {
 		return nil, fmt.Errorf("invalid CSV (want %v): %w", CSVColumns, err)
 	}
+	return parseLines(recs)
+}
+
+// splitPlainCSV splits CSV without quotes or carriage returns (what
+// EncodeCSV writes for every line: its fields hold no comma, quote or
+// newline) the way encoding/csv would, without its per-call buffers; ok is
+// false for any other input, which then goes through encoding/csv.
+func splitPlainCSV(data []byte) (recs [][]string, ok bool) {
+	if bytes.IndexByte(data, '"') >= 0 || bytes.IndexByte(data, '\r') >= 0 {
+		return nil, false
+	}
+	text := string(data)
+	for len(text) > 0 {
+		line, rest, _ := strings.Cut(text, "\n")
+		text = rest
+		if line == "" {
+			continue // encoding/csv skips empty lines
+		}
+		rec := strings.Split(line, ",")
+		if len(rec) != len(CSVColumns) {
+			return nil, false // encoding/csv reports it
+		}
+		recs = append(recs, rec)
+	}
+	return recs, true
+}
+
+func parseLines(recs [][]string) ([]EventLine, error) {
 	if len(recs) == 0 {
 		return nil, fmt.Errorf("empty CSV")
 	}

@@ -1,7 +1,9 @@
 package job
 
 import (
+	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -101,5 +103,36 @@ func TestStatusRankNeverBackwards(t *testing.T) {
 func TestDerivedIDStable(t *testing.T) {
 	if DerivedID("a", "b") != DerivedID("a", "b") || DerivedID("a", "b") == DerivedID("ab") || DerivedID("a", "b") == DerivedID("a", "c") {
 		t.Fatal("DerivedID must be stable and separate its parts")
+	}
+}
+
+// DecodeCSV's fast path for plain lines must read exactly what
+// encoding/csv reads, and leave everything else to it.
+func TestDecodeCSVFastPathAgreesWithEncodingCSV(t *testing.T) {
+	id := uuid.New().String()
+	line := id + ",create,2026-11-23 17:32:58,1795455178628,100,5,e1"
+	for name, data := range map[string]string{
+		"one line":          line + "\n",
+		"no final newline":  line,
+		"two lines":         line + "\n" + strings.Replace(line, "create", "finish", 1) + "\n",
+		"blank lines":       "\n" + line + "\n\n",
+		"crlf":              line + "\r\n",
+		"quoted":            strings.Replace(line, ",e1", `,"e,1"`, 1) + "\n",
+		"too many columns":  line + ",x\n",
+		"too few columns":   strings.TrimSuffix(line, ",e1") + "\n",
+		"only blank lines":  "\n\n",
+		"space in event id": strings.Replace(line, ",e1", ", e1", 1),
+	} {
+		got, gotErr := DecodeCSV([]byte(data))
+		r := csv.NewReader(strings.NewReader(data))
+		r.FieldsPerRecord = len(CSVColumns)
+		recs, err := r.ReadAll()
+		var want []EventLine
+		if err == nil {
+			want, err = parseLines(recs)
+		}
+		if (gotErr == nil) != (err == nil) || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: DecodeCSV = %v, %v; encoding/csv = %v, %v", name, got, gotErr, want, err)
+		}
 	}
 }

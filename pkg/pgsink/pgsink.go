@@ -5,6 +5,7 @@ package pgsink
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -62,18 +63,45 @@ func (s *Sink) Close(context.Context) error {
 
 // Handle takes a dev.jobflow.job.row event and returns once its row is committed.
 func (s *Sink) Handle(ctx context.Context, in event.Event) ([]fn.Output, error) {
+	row, err := decode(in)
+	if err != nil {
+		return nil, err
+	}
+	return nil, s.write(ctx, row)
+}
+
+// HandleBatch takes a batch of row events and returns once all their rows
+// are committed; one invalid event refuses the whole batch (400) before
+// anything is written.
+func (s *Sink) HandleBatch(ctx context.Context, in []event.Event) ([]fn.Output, error) {
+	rows := make([]job.Row, len(in))
+	for i := range in {
+		row, err := decode(in[i])
+		if err != nil {
+			return nil, fmt.Errorf("event %d (id %s): %w", i, in[i].ID(), err)
+		}
+		rows[i] = row
+	}
+	return nil, s.write(ctx, rows...)
+}
+
+func decode(in event.Event) (job.Row, error) {
 	if in.Type() != job.TypeRow {
-		return nil, fn.Invalidf("event type %q: pgsink takes %s", in.Type(), job.TypeRow)
+		return job.Row{}, fn.Invalidf("event type %q: pgsink takes %s", in.Type(), job.TypeRow)
 	}
 	row, err := job.DecodeRow(in.Data())
 	if err != nil {
-		return nil, fn.Invalid(err)
+		return job.Row{}, fn.Invalid(err)
 	}
+	return row, nil
+}
+
+func (s *Sink) write(ctx context.Context, rows ...job.Row) error {
 	if s.batcher == nil {
-		return nil, fn.Unavailable(errors.New("pgsink not open"))
+		return fn.Unavailable(errors.New("pgsink not open"))
 	}
-	if err := s.batcher.Add(ctx, row); err != nil {
-		return nil, fn.Unavailable(err)
+	if err := s.batcher.Add(ctx, rows...); err != nil {
+		return fn.Unavailable(err)
 	}
-	return nil, nil
+	return nil
 }
