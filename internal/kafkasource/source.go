@@ -55,7 +55,7 @@ type Source struct {
 		delivered, deadLettered, dropped, attempts, failures, inflight atomic.Int64
 		batches, batchFallbacks                                        atomic.Int64
 	}
-	batching atomic.Bool // cleared when the sink refuses batches
+	batching atomic.Bool   // cleared when the sink refuses batches
 	sem      chan struct{} // one slot per record in flight
 	requests chan struct{} // one slot per batch request in flight (batching only)
 	ready    chan struct{}

@@ -104,7 +104,8 @@ func waitFor(t *testing.T, what string, max time.Duration, cond func() bool) {
 // redelivered batch, with the same CloudEvent ids), and a late "create" of
 // every job arrives after its "finish". Afterwards PostgreSQL holds each job
 // once, finished, rows untouched by the redelivery, and ClickHouse shows
-// each event once.
+// each event once. Invalid events mixed into the redelivery are
+// dead-lettered one by one out of the batches that carried them.
 func TestSinksKilledMidBatchAndRedelivered(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: runs the engine with both sinks")
@@ -271,12 +272,31 @@ func TestSinksKilledMidBatchAndRedelivered(t *testing.T) {
 	}
 	pgBefore := eng.Status().Sources["pgsink-source"].Delivered
 	chBefore := eng.Status().Sources["chsink-source"].Delivered
-	produce(t, producer, pgRecs)
-	produce(t, producer, chRecs)
+	// Invalid events among them, inside the batches the sources send: each
+	// must be dead-lettered alone while the rest of its batch is written.
+	// Broken JSON declared as JSON even breaks the batch's own JSON.
+	badPG := records(t, pgTopic, []event.Event{
+		newEvent(t, "bad-row-1", job.TypeRow, "k1", event.ApplicationJSON, []byte(`{"payload":{"id":"not-a-uuid","status":"finish"}}`)),
+		newEvent(t, "bad-row-2", job.TypeRow, "k2", event.ApplicationJSON, []byte(`{"payload":{"id":"`+uuid.NewString()+`","status":"started"}}`)),
+		newEvent(t, "bad-row-3", job.TypeRow, "k3", event.ApplicationJSON, []byte(`{"payload":`)),
+		newEvent(t, "bad-row-4", "dev.jobflow.unknown", "k4", event.ApplicationJSON, []byte(`{}`)),
+	})
+	badCH := records(t, chTopic, []event.Event{
+		newEvent(t, "bad-csv-1", job.TypeCSV, "k1", "text/csv", []byte("not,a,line\n")),
+		newEvent(t, "bad-csv-2", job.TypeCSV, "k2", "text/csv", []byte(uuid.NewString()+",started,2026-11-23 17:32:58,1,1,1,e\n")),
+	})
+	mix := func(recs, bad []*sarama.ProducerMessage) []*sarama.ProducerMessage {
+		out := append([]*sarama.ProducerMessage(nil), recs[:len(recs)/2]...)
+		out = append(out, bad...)
+		return append(out, recs[len(recs)/2:]...)
+	}
+	produce(t, producer, mix(pgRecs, badPG))
+	produce(t, producer, mix(chRecs, badCH))
 	produce(t, producer, records(t, pgTopic, rowEvents(t, creates, "late-create-")))
-	waitFor(t, "the redelivered records delivered", 3*time.Minute, func() bool {
+	waitFor(t, "the redelivered records delivered, the invalid ones dead-lettered", 3*time.Minute, func() bool {
 		st := eng.Status().Sources
-		return st["pgsink-source"].Delivered-pgBefore >= int64(2*n) && st["chsink-source"].Delivered-chBefore >= int64(len(lines))
+		return st["pgsink-source"].Delivered-pgBefore >= int64(2*n) && st["chsink-source"].Delivered-chBefore >= int64(len(lines)) &&
+			st["pgsink-source"].DeadLettered >= int64(len(badPG)) && st["chsink-source"].DeadLettered >= int64(len(badCH))
 	})
 	checkPostgres(t, pg, rows)
 	checkClickHouse(t, ch, lines)
@@ -289,13 +309,20 @@ func TestSinksKilledMidBatchAndRedelivered(t *testing.T) {
 	}
 	raw := chCount("SELECT count() FROM job_events")
 	st := eng.Status()
-	for name, s := range st.Sources {
-		if s.DeadLettered != 0 || s.Dropped != 0 {
-			t.Errorf("source %s: %d dead-lettered, %d dropped", name, s.DeadLettered, s.Dropped)
+	for name, bad := range map[string]int{"pgsink-source": len(badPG), "chsink-source": len(badCH)} {
+		s := st.Sources[name]
+		if s.DeadLettered != int64(bad) || s.Dropped != 0 {
+			t.Errorf("source %s: %d dead-lettered (want the %d invalid events), %d dropped", name, s.DeadLettered, bad, s.Dropped)
+		}
+		// The sources sent batches (triggers/: jobflow.dev/delivery.batch-size),
+		// and those holding an invalid event were delivered one by one.
+		if s.Batches == 0 || s.BatchFallbacks == 0 {
+			t.Errorf("source %s: %d batches, %d delivered one by one: the test did not exercise batched delivery", name, s.Batches, s.BatchFallbacks)
 		}
 	}
-	t.Logf("postgres: %d jobs, all finished, untouched by the redelivery; clickhouse: %d events once each (%d stored rows before dedupe); retries pgsink %d, chsink %d; restarts pgsink %d, chsink %d",
-		n, len(lines), raw, st.Sources["pgsink-source"].Failures, st.Sources["chsink-source"].Failures,
+	t.Logf("postgres: %d jobs, all finished, untouched by the redelivery; clickhouse: %d events once each (%d stored rows before dedupe); batches pgsink %d, chsink %d; retries pgsink %d, chsink %d; restarts pgsink %d, chsink %d",
+		n, len(lines), raw, st.Sources["pgsink-source"].Batches, st.Sources["chsink-source"].Batches,
+		st.Sources["pgsink-source"].Failures, st.Sources["chsink-source"].Failures,
 		st.Functions["pgsink"].Restarts, st.Functions["chsink"].Restarts)
 }
 
