@@ -38,24 +38,11 @@ const DefaultBatchMaxBytes = 768 << 10
 // batchOverhead is the JSON attributes an event adds to its data.
 const batchOverhead = 256
 
-// SendBatch POSTs events as one CloudEvents JSON batch.
-func (s *Sender) SendBatch(ctx context.Context, target string, events []*event.Event, timeout time.Duration) Attempt {
-	var body bytes.Buffer
-	body.WriteByte('[')
-	for i, e := range events {
-		if i > 0 {
-			body.WriteByte(',')
-		}
-		// Straight into the body: json.Marshal would re-scan and compact
-		// what the event's own encoder wrote.
-		if err := event.WriteJson(e, &body); err != nil {
-			return Attempt{Err: fmt.Errorf("encode event %s: %w", e.ID(), err)}
-		}
-	}
-	body.WriteByte(']')
+// SendBatch POSTs body, a CloudEvents JSON batch of n events.
+func (s *Sender) SendBatch(ctx context.Context, target string, body []byte, n int, timeout time.Duration) Attempt {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, &body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return Attempt{Err: err}
 	}
@@ -69,9 +56,52 @@ func (s *Sender) SendBatch(ctx context.Context, target string, events []*event.E
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	a := Attempt{Status: resp.StatusCode, Body: answer}
 	if !a.OK() {
-		a.Err = fmt.Errorf("%s answered %s to a batch of %d", target, resp.Status, len(events))
+		a.Err = fmt.Errorf("%s answered %s to a batch of %d", target, resp.Status, n)
 	}
 	return a
+}
+
+// encodeBatch writes the CloudEvents JSON batch of msgs: each record's
+// event straight from its headers when it can (appendStructured), else
+// through ToEvent and the SDK's writer. It returns the records in the
+// batch and those to deliver alone; a record that cannot be mapped at all
+// is counted as dropped and finished at once.
+func (s *Source) encodeBatch(ctx context.Context, msgs []*sarama.ConsumerMessage, start time.Time,
+	finished func(*sarama.ConsumerMessage)) (body []byte, in, alone []*sarama.ConsumerMessage) {
+	size := 2
+	for _, m := range msgs {
+		size += batchSize(m)
+	}
+	body = make([]byte, 0, size)
+	body = append(body, '[')
+	in = make([]*sarama.ConsumerMessage, 0, len(msgs))
+	for _, m := range msgs {
+		mark := len(body)
+		if len(in) > 0 {
+			body = append(body, ',')
+		}
+		var ok bool
+		if body, ok = appendStructured(body, m); !ok {
+			body = body[:mark]
+			e, mapped := s.toEvent(ctx, m, start)
+			if !mapped {
+				finished(m)
+				continue
+			}
+			if len(in) > 0 {
+				body = append(body, ',')
+			}
+			w := bytes.NewBuffer(body)
+			if err := event.WriteJson(e, w); err != nil {
+				// Not expected of a valid event: it goes on its own.
+				body, alone = body[:mark], append(alone, m)
+				continue
+			}
+			body = w.Bytes()
+		}
+		in = append(in, m)
+	}
+	return append(body, ']'), in, alone
 }
 
 // batchSize is the size of m in a batch's body.
@@ -82,53 +112,59 @@ func batchSize(m *sarama.ConsumerMessage) int { return len(m.Value) + batchOverh
 // (the session ended) is left for the next session.
 func (s *Source) deliverBatch(ctx context.Context, msgs []*sarama.ConsumerMessage, finished func(*sarama.ConsumerMessage)) {
 	start := time.Now()
-	events := make([]*event.Event, 0, len(msgs))
-	owners := make([]*sarama.ConsumerMessage, 0, len(msgs))
-	for _, m := range msgs {
-		e, ok := s.toEvent(ctx, m, start)
-		if !ok {
-			finished(m)
-			continue
-		}
-		events, owners = append(events, e), append(owners, m)
-	}
-	if len(events) == 0 {
-		return
-	}
-	if len(events) > 1 && s.batching.Load() {
-		a := s.cfg.Retrier.Sender.SendBatch(ctx, s.cfg.Retrier.Target, events, s.cfg.Retrier.Policy.Timeout)
-		s.stats.batches.Add(1)
-		if s.cfg.Retrier.OnAttempt != nil {
-			s.cfg.Retrier.OnAttempt(s.cfg.Retrier.Target, 0, a)
-		}
-		if a.OK() {
-			for i, e := range events {
-				s.outcome(e, Delivered, a, start)
-				finished(owners[i])
-			}
-			return
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		s.stats.batchFallbacks.Add(1)
-		if a.Status == http.StatusUnsupportedMediaType && s.batching.CompareAndSwap(true, false) {
-			s.log.Warn("the sink does not take CloudEvents batches: delivering one event per request",
-				"target", s.cfg.Retrier.Target, "answer", string(a.Body))
-		} else {
-			s.log.Debug("batch refused: delivering its events one by one", "events", len(events), "status", a.Status, "err", a.Err)
-		}
-	}
-	// One by one, in parallel (the records hold their in-flight slots).
 	var wg sync.WaitGroup
-	for i, e := range events {
+	defer wg.Wait()
+	one := func(m *sarama.ConsumerMessage) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if s.deliverEvent(ctx, e, start) {
-				finished(owners[i])
+			if s.deliver(ctx, m) {
+				finished(m)
 			}
 		}()
 	}
-	wg.Wait()
+	if !s.batching.Load() {
+		for _, m := range msgs {
+			one(m)
+		}
+		return
+	}
+	body, in, alone := s.encodeBatch(ctx, msgs, start, finished)
+	for _, m := range alone {
+		one(m)
+	}
+	if len(in) <= 1 {
+		for _, m := range in {
+			one(m)
+		}
+		return
+	}
+	a := s.cfg.Retrier.Sender.SendBatch(ctx, s.cfg.Retrier.Target, body, len(in), s.cfg.Retrier.Policy.Timeout)
+	s.stats.batches.Add(1)
+	if s.cfg.Retrier.OnAttempt != nil {
+		s.cfg.Retrier.OnAttempt(s.cfg.Retrier.Target, 0, a)
+	}
+	if a.OK() {
+		took := time.Since(start)
+		s.stats.delivered.Add(int64(len(in)))
+		for _, m := range in {
+			observeOutcome(s.cfg.Name, Delivered, took)
+			finished(m)
+		}
+		return
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	s.stats.batchFallbacks.Add(1)
+	if a.Status == http.StatusUnsupportedMediaType && s.batching.CompareAndSwap(true, false) {
+		s.log.Warn("the sink does not take CloudEvents batches: delivering one event per request",
+			"target", s.cfg.Retrier.Target, "answer", string(a.Body))
+	} else {
+		s.log.Debug("batch refused: delivering its events one by one", "events", len(in), "status", a.Status, "err", a.Err)
+	}
+	// One by one, in parallel (the records hold their in-flight slots).
+	for _, m := range in {
+		one(m)
+	}
 }
