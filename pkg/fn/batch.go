@@ -10,6 +10,8 @@ import (
 	"net/http"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/jobflow/jobflow/pkg/jsonscan"
 )
 
 // Batched delivery (CloudEvents HTTP batch mode, Content-Type
@@ -47,10 +49,10 @@ func IsBatch(h http.Header) bool {
 // ReadEvents decodes a CloudEvents batch: 400 naming the first invalid event.
 //
 // It reads what the SDK's NewEventsFromHTTPRequest reads, with the SDK's
-// own event decoder, but splits the array itself: encoding/json (the SDK's
-// way) scanned every event twice before the SDK parsed it, and jsoniter's
-// Skip allocates every key it passes; together they were most of a sink's
-// CPU under load (docs/BENCHMARKS.md).
+// own event decoder, but splits the array itself (encoding/json, the SDK's
+// way, scanned every event twice before the SDK parsed it) and keeps JSON
+// data away from the SDK's decoder (see decodeEvent): together these were
+// most of a sink's CPU under load (docs/BENCHMARKS.md).
 func ReadEvents(r *http.Request) ([]event.Event, error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -60,13 +62,13 @@ func ReadEvents(r *http.Request) ([]event.Event, error) {
 		}
 		return nil, Invalidf("read batch: %v", err)
 	}
-	elems, err := splitJSONArray(body)
+	elems, err := jsonscan.Split(body)
 	if err != nil {
 		return nil, Invalidf("invalid CloudEvents batch: %v", err)
 	}
 	events := make([]event.Event, len(elems))
 	for i, raw := range elems {
-		if err := events[i].UnmarshalJSON(raw); err != nil {
+		if err := decodeEvent(raw, &events[i]); err != nil {
 			return nil, Invalidf("invalid CloudEvent %d of the batch: %v", i, err)
 		}
 	}
@@ -127,71 +129,25 @@ func (c *ceHandler) serveBatch(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusAccepted)
 }
 
-// splitJSONArray returns the elements of the JSON array b, unparsed (each
-// is checked by the decoder it goes to). It only tracks strings and
-// nesting, so it is fast; it fails on anything that is not one array.
-func splitJSONArray(b []byte) ([][]byte, error) {
-	i := skipSpace(b, 0)
-	if i == len(b) || b[i] != '[' {
-		return nil, errors.New("want a JSON array of events")
+// decodeEvent is event.UnmarshalJSON of one structured event, except that
+// JSON data (an object or array) is not walked by the SDK's decoder, whose
+// jsoniter Skip allocates every key inside it: the event is decoded with
+// {} in its place and then given the data's bytes, exactly what the SDK
+// keeps for JSON data. The data's own syntax is checked by whoever decodes
+// it (as with a binary-mode event, whose body the SDK does not check).
+func decodeEvent(raw []byte, e *event.Event) error {
+	start, end, found, err := jsonscan.Member(raw, "data")
+	if err != nil || !found || end-start < 64 || (raw[start] != '{' && raw[start] != '[') ||
+		bytes.Contains(raw[:start], []byte(`"data_base64"`)) || bytes.Contains(raw[end:], []byte(`"data_base64"`)) {
+		return e.UnmarshalJSON(raw)
 	}
-	i = skipSpace(b, i+1)
-	var out [][]byte
-	if i < len(b) && b[i] == ']' {
-		i++
-	} else {
-		for {
-			i = skipSpace(b, i)
-			start, depth := i, 0
-		scan:
-			for ; i < len(b); i++ {
-				switch b[i] {
-				case '"':
-					for i++; i < len(b) && b[i] != '"'; i++ {
-						if b[i] == '\\' {
-							i++
-						}
-					}
-				case '{', '[':
-					depth++
-				case '}', ']':
-					if depth == 0 {
-						if b[i] == '}' {
-							return nil, fmt.Errorf("unbalanced '}' in element %d", len(out))
-						}
-						break scan
-					}
-					depth--
-				case ',':
-					if depth == 0 {
-						break scan
-					}
-				}
-			}
-			if i >= len(b) {
-				return nil, errors.New("unterminated array")
-			}
-			elem := bytes.TrimRight(b[start:i], " \t\n\r") // start is past the spaces
-			if len(elem) == 0 {
-				return nil, fmt.Errorf("empty element %d", len(out))
-			}
-			out = append(out, elem)
-			if b[i] == ']' {
-				i++
-				break
-			}
-			i++ // ','
-		}
+	short := make([]byte, 0, len(raw)-(end-start)+2)
+	short = append(append(append(short, raw[:start]...), "{}"...), raw[end:]...)
+	if err := e.UnmarshalJSON(short); err != nil {
+		return err
 	}
-	if skipSpace(b, i) != len(b) {
-		return nil, errors.New("data after the array")
+	if !e.DataBase64 && string(e.DataEncoded) == "{}" {
+		e.DataEncoded = raw[start:end]
 	}
-	return out, nil
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
+	return nil
 }
