@@ -38,7 +38,8 @@ type options struct {
 	CHRows         int           `envconfig:"BENCH_CH_ROWS" default:"300000" desc:"rows for the ClickHouse runs"`
 	NaiveRows      int           `envconfig:"BENCH_NAIVE_ROWS" default:"20000" desc:"rows loaded for the naive runs"`
 	NaiveFor       time.Duration `envconfig:"BENCH_NAIVE_FOR" default:"15s" desc:"how long a naive run is measured"`
-	LatencyFor     time.Duration `envconfig:"BENCH_LATENCY_FOR" default:"20s" desc:"how long the half-load runs produce"`
+	LatencyFor     time.Duration `envconfig:"BENCH_LATENCY_FOR" default:"10s" desc:"how long the half-load runs produce (their records are made beforehand and held in RAM)"`
+	Loads          []float64     `envconfig:"BENCH_LOADS" default:"0.5,0.25" desc:"the latency runs feed each sink at these fractions of the rate it reached (the first also runs ClickHouse's Kafka engine side by side)"`
 	Only           []string      `envconfig:"BENCH_ONLY" desc:"run only these parts (raw,naive,sinks,kafka-engine,latency); empty: all"`
 	Out            string        `envconfig:"BENCH_OUT" desc:"also write the table to this file"`
 	CPUProfile     string        `envconfig:"BENCH_CPUPROFILE" desc:"write a CPU profile of the bench process (engine, dispatcher, broker) to this file"`

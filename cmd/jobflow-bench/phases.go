@@ -264,31 +264,44 @@ func (b *bench) naive() error {
 		return err
 	}
 	for _, flushers := range []int{1, 4} {
-		suffix, what := "", "one row per transaction, one at a time (BATCH_MAX_ITEMS=1, BATCH_FLUSHERS=1)"
+		suffix, what := "", "one event per request, one row per transaction, one at a time (JOBFLOW_ONE_EVENT_PER_REQUEST=true, BATCH_MAX_ITEMS=1, BATCH_FLUSHERS=1)"
 		if flushers > 1 {
-			suffix, what = " ×4", "one row per transaction, 4 at once (BATCH_MAX_ITEMS=1, BATCH_FLUSHERS=4)"
+			suffix, what = " ×4", "one event per request, one row per transaction, 4 at once (JOBFLOW_ONE_EVENT_PER_REQUEST=true, BATCH_MAX_ITEMS=1, BATCH_FLUSHERS=4)"
 		}
 		fl := itoa(flushers)
 		if err := b.drainRun(sinkRun{name: "naive pgsink" + suffix, what: "naive PostgreSQL sink: " + what,
 			function: "pgsink", pgDB: "bench_naive", recs: pgRecs, want: n, max: b.o.NaiveFor,
-			env: map[string]string{"PGSINK_BATCH_MAX_ITEMS": "1", "PGSINK_BATCH_FLUSHERS": fl, "PGSINK_BATCH_LINGER": "0s"}}); err != nil {
+			env: map[string]string{"PGSINK_BATCH_MAX_ITEMS": "1", "PGSINK_BATCH_FLUSHERS": fl, "PGSINK_BATCH_LINGER": "0s", "JOBFLOW_ONE_EVENT_PER_REQUEST": "true"}}); err != nil {
 			return err
 		}
 		if err := b.drainRun(sinkRun{name: "naive chsink" + suffix, what: "naive ClickHouse sink: " + what,
 			function: "chsink", chDB: "bench_naive", recs: chRecs, want: n, max: b.o.NaiveFor,
-			env: map[string]string{"CHSINK_BATCH_MAX_ITEMS": "1", "CHSINK_BATCH_FLUSHERS": fl, "CHSINK_BATCH_LINGER": "0s"}}); err != nil {
+			env: map[string]string{"CHSINK_BATCH_MAX_ITEMS": "1", "CHSINK_BATCH_FLUSHERS": fl, "CHSINK_BATCH_LINGER": "0s", "JOBFLOW_ONE_EVENT_PER_REQUEST": "true"}}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// latency runs each sink at half its measured rate and reads the engine's
-// delivery-time histogram; the Kafka engine reads the CSV topic side by side.
+// latency runs each sink at fractions of its measured rate (BENCH_LOADS)
+// and reads the engine's latency histograms; at the first, the Kafka engine
+// reads the CSV topic side by side.
 func (b *bench) latency() error {
+	for li, load := range b.o.Loads {
+		for _, fn := range []string{"pgsink", "chsink"} {
+			if err := b.latencyAt(fn, load, li == 0); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// latencyAt feeds fn at load × its measured rate.
+func (b *bench) latencyAt(fn string, load float64, withKafkaEngine bool) error {
 	ctx := b.ctx
-	for _, fn := range []string{"pgsink", "chsink"} {
-		rate := int(b.rates[fn] / 2)
+	{
+		rate := int(b.rates[fn] * load)
 		if rate <= 0 {
 			rate = 5000
 		}
@@ -309,12 +322,16 @@ func (b *bench) latency() error {
 				return err
 			}
 			count, closeCount, err = pgCounter(ctx, pgURL)
-			mk = func(int) (*sarama.ProducerMessage, error) {
-				e, err := rowEvent(benchRows(1, time.Now())[0])
-				if err != nil {
-					return nil, err
-				}
-				return record(pgTopic, e)
+			// Made before the run, so that making them does not take the
+			// CPU the run measures; sarama stamps each with its send time.
+			var recs []*sarama.ProducerMessage
+			if err == nil {
+				recs, err = rowRecords(benchRows(warmFor(rate)+n, time.Now()))
+			}
+			mk = func(i int) (*sarama.ProducerMessage, error) {
+				pm := recs[i]
+				recs[i] = nil
+				return pm, nil
 			}
 		} else {
 			if err = freshClickHouse(ctx, b.o.ClickHouseAddr, chDB); err != nil {
@@ -322,28 +339,30 @@ func (b *bench) latency() error {
 				return err
 			}
 			count, closeCount, err = chCounter(b.o.ClickHouseAddr, chDB, "job_events")
-			if err == nil && b.o.wants("kafka-engine") {
+			if err == nil && b.o.wants("kafka-engine") && withKafkaEngine {
 				ke, err = startKafkaEngine(ctx, b.o.ClickHouseAddr, "bench_kafka_latency", br.addrs, "clickhouse-kafka-engine-latency")
 			}
-			var line job.EventLine
-			mk = func(i int) (*sarama.ProducerMessage, error) { // create and finish of one job in turn
-				if i%2 == 0 {
-					line = benchLines(1, time.Now())[0]
-				} else {
-					line.Event, line.TS, line.EventID = job.StatusFinish, time.Now(), fmt.Sprintf("%s-finish", line.EventID)
-				}
-				e, err := csvEvent(line)
-				if err != nil {
-					return nil, err
-				}
-				return record(chTopic, e)
+			// Create and finish of each job in turn, made before the run; the
+			// line (its ts, which the Kafka engine's latency is read from) is
+			// written when the record is sent.
+			lines := benchLines(warmFor(rate)+n, time.Now())
+			var recs []*sarama.ProducerMessage
+			if err == nil {
+				recs, err = lineRecords(lines)
+			}
+			mk = func(i int) (*sarama.ProducerMessage, error) {
+				pm := recs[i]
+				recs[i] = nil
+				lines[i].TS = time.Now()
+				pm.Value = sarama.ByteEncoder(job.EncodeCSV(lines[i]))
+				return pm, nil
 			}
 		}
 		if err != nil {
 			br.Close()
 			return err
 		}
-		err = b.latencyRun(fn, br, pgURL, chDB, rate, n, count, mk, ke, startMS)
+		err = b.latencyRun(fn, load, br, pgURL, chDB, rate, n, count, mk, ke, startMS)
 		closeCount()
 		if ke != nil {
 			_ = ke.stop(context.Background())
@@ -356,7 +375,7 @@ func (b *bench) latency() error {
 	return nil
 }
 
-func (b *bench) latencyRun(fn string, br *broker, pgURL, chDB string, rate, n int, count counter,
+func (b *bench) latencyRun(fn string, load float64, br *broker, pgURL, chDB string, rate, n int, count counter,
 	mk func(int) (*sarama.ProducerMessage, error), ke *kafkaEngine, startMS uint64) error {
 	eng, err := startEngine(b.o, br.addrs, pgURL, chDB, nil, fn)
 	if err != nil {
@@ -370,7 +389,7 @@ func (b *bench) latencyRun(fn string, br *broker, pgURL, chDB string, rate, n in
 	defer p.Close()
 	// Warm-up, not measured: the pool starts at zero instances (min-scale
 	// 0), so the first deliveries wait for a cold start and the autoscaler.
-	warm := max(rate*5, 1000) &^ 1 // even: chsink events come in create+finish pairs
+	warm := warmFor(rate)
 	if err := p.paced(b.ctx, warm, rate, mk); err != nil {
 		return err
 	}
@@ -378,7 +397,7 @@ func (b *bench) latencyRun(fn string, br *broker, pgURL, chDB string, rate, n in
 		return fmt.Errorf("%s warm-up: %w", fn, err)
 	}
 	startMS = uint64(time.Now().UnixMilli())
-	before := deliveryHistogram(fn + "-source")
+	before, beforeRec := deliveryHistogram(fn+"-source"), recordHistogram(fn+"-source")
 	start := time.Now()
 	if err := p.paced(b.ctx, n, rate, func(i int) (*sarama.ProducerMessage, error) { return mk(warm + i) }); err != nil {
 		return err
@@ -388,11 +407,13 @@ func (b *bench) latencyRun(fn string, br *broker, pgURL, chDB string, rate, n in
 		return fmt.Errorf("%s at half load: %w", fn, err)
 	}
 	h := deliveryHistogram(fn + "-source").since(before)
+	rec := recordHistogram(fn + "-source").since(beforeRec)
 	st := eng.eng.Status().Sources[fn+"-source"]
-	b.add(result{name: fn + " at half load", what: fmt.Sprintf("%s fed at %d events/s for %s after a 5 s warm-up: time each delivery took (engine histogram)", fn, rate, produced.Round(time.Second)),
+	b.add(result{name: fmt.Sprintf("%s at %.0f%% load", fn, load*100), what: fmt.Sprintf("%s fed at %d events/s for %s after a 5 s warm-up: each record's Kafka timestamp to its acknowledgement (engine histogram)", fn, rate, produced.Round(time.Second)),
 		rows: n, took: produced, rate: float64(n) / produced.Seconds(),
-		p50: ms(h.quantile(0.5)), p99: ms(h.quantile(0.99)),
-		note: fmt.Sprintf("%d deliveries observed; retries %d", h.count, st.Failures)})
+		p50: ms(rec.quantile(0.5)), p99: ms(rec.quantile(0.99)),
+		note: fmt.Sprintf("%d records observed; the HTTP delivery alone: p50 %s, p99 %s; %d batches; retries %d",
+			rec.count, ms(h.quantile(0.5)), ms(h.quantile(0.99)), st.Batches, st.Failures)})
 	if ke == nil {
 		return nil
 	}
@@ -411,11 +432,15 @@ func (b *bench) latencyRun(fn string, br *broker, pgURL, chDB string, rate, n in
 	if err != nil {
 		return err
 	}
-	b.add(result{name: "Kafka engine at half load", what: fmt.Sprintf("ClickHouse Kafka engine on the same topic at the same time: row written minus event time (1 s resolution)"),
+	b.add(result{name: fmt.Sprintf("Kafka engine at %.0f%% load", load*100), what: fmt.Sprintf("ClickHouse Kafka engine on the same topic at the same time: row written minus event time (1 s resolution)"),
 		rows: int(got), took: produced, rate: float64(got) / produced.Seconds(),
 		p50: fmt.Sprintf("%.1f s", p50), p99: fmt.Sprintf("%.1f s", p99), note: fmt.Sprintf("max %.1f s%s", mx, short)})
 	return nil
 }
+
+// warmFor is the number of records of the warm-up at rate (5 s, even:
+// chsink events come in create+finish pairs).
+func warmFor(rate int) int { return max(rate*5, 1000) &^ 1 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 

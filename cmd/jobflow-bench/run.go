@@ -61,7 +61,7 @@ func startEngine(o *options, brokers []string, pgURL, chDB string, env map[strin
 		Root: o.Root, StateDir: o.engineDir(), Namespace: "jobflow",
 		KafkaBrokers: brokers, PostgresURL: pgURL, ClickHouseAddr: o.ClickHouseAddr, CDC: false,
 		IngressPort: ingress, AdminPort: admin, CommitInterval: 5 * time.Second,
-		StartTimeout: 2 * time.Minute, Functions: functions, SkipBuild: true,
+		StartTimeout: 2 * time.Minute, Functions: functions, SkipBuild: true, OneEventPerRequest: env["JOBFLOW_ONE_EVENT_PER_REQUEST"] == "true",
 	}
 	logf, err := os.OpenFile(filepath.Join(o.Dir, "engine.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -110,9 +110,18 @@ type histogram struct {
 }
 
 func deliveryHistogram(source string) histogram {
+	return sourceHistogram("jobflow_source_delivery_seconds", source)
+}
+
+// recordHistogram is the source's produce-to-acknowledgement latency.
+func recordHistogram(source string) histogram {
+	return sourceHistogram("jobflow_source_record_latency_seconds", source)
+}
+
+func sourceHistogram(metric, source string) histogram {
 	mfs, _ := prometheus.DefaultGatherer.Gather()
 	for _, mf := range mfs {
-		if mf.GetName() != "jobflow_source_delivery_seconds" {
+		if mf.GetName() != metric {
 			continue
 		}
 		for _, m := range mf.GetMetric() {

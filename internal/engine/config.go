@@ -34,6 +34,8 @@ type Config struct {
 	IngressPort int            `envconfig:"JOBFLOW_INGRESS_PORT" default:"8070" desc:"port of the KafkaSink ingress (/<namespace>/<sink>)"`
 	AdminPort   int            `envconfig:"JOBFLOW_ADMIN_PORT" default:"8079" desc:"port of the engine's /metrics and /status"`
 
+	OneEventPerRequest bool `envconfig:"JOBFLOW_ONE_EVENT_PER_REQUEST" default:"false" desc:"true: ignore jobflow.dev/delivery.batch-size and deliver one event per request everywhere, as Knative does"`
+
 	CommitInterval time.Duration `envconfig:"JOBFLOW_COMMIT_INTERVAL" default:"5s" desc:"how often sources commit finished offsets (Knative: 5s)"`
 	StatusInterval time.Duration `envconfig:"JOBFLOW_STATUS_INTERVAL" default:"5s" desc:"how often the status lines are printed; 0: never"`
 	StartTimeout   time.Duration `envconfig:"JOBFLOW_START_TIMEOUT" default:"120s" desc:"how long functions may take to become ready"`

@@ -591,6 +591,9 @@ func (e *Engine) startSources(ctx context.Context, wg *sync.WaitGroup) error {
 		}
 		maxInFlight, _ := s.MaxInFlight()
 		batchSize, _ := s.BatchSize()
+		if e.cfg.OneEventPerRequest {
+			batchSize = 1
+		}
 		src, err := kafkasource.New(kafkasource.Config{
 			Name: s.Name, Namespace: e.ns(s.Namespace), Brokers: e.brokers, Topics: s.Spec.Topics,
 			Group: s.Spec.ConsumerGroup, InitialOffset: s.Spec.InitialOffset, Ordered: s.Ordered(),

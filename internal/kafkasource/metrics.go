@@ -18,6 +18,12 @@ var (
 		Help:    "Time to deliver a record, retries included.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
 	}, []string{"source"})
+	recordLatency = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "jobflow_source_record_latency_seconds",
+		Help: "Time from a record's Kafka timestamp (when it was produced) to the end of its delivery: " +
+			"waiting in the source, batching and retries included.",
+		Buckets: []float64{.001, .002, .005, .01, .015, .02, .025, .03, .04, .05, .06, .075, .1, .15, .2, .3, .5, 1, 2, 5, 10, 30},
+	}, []string{"source"})
 	attempts = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "jobflow_source_attempts_total",
 		Help: "HTTP delivery attempts, by answer status (0: no answer).",
@@ -33,4 +39,11 @@ func observeOutcome(source string, o Outcome, took time.Duration) {
 
 func observeAttempt(source string, a Attempt) {
 	attempts.WithLabelValues(source, strconv.Itoa(a.Status)).Inc()
+}
+
+// observeRecord records the latency of a finished record.
+func observeRecord(source string, ts time.Time) {
+	if !ts.IsZero() {
+		recordLatency.WithLabelValues(source).Observe(time.Since(ts).Seconds())
+	}
 }

@@ -189,12 +189,14 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 				if !finished {
 					return nil // redelivered by the next session, from the committed offset
 				}
+				observeRecord(s.cfg.Name, m.Timestamp)
 				sess.MarkMessage(m, "")
 			}
 		}
 	}
 	tracker := newOffsetTracker()
 	finished := func(m *sarama.ConsumerMessage) {
+		observeRecord(s.cfg.Name, m.Timestamp)
 		if next, moved := tracker.finish(m.Offset); moved {
 			sess.MarkOffset(m.Topic, m.Partition, next, "")
 		}

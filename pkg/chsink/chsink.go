@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
@@ -18,9 +19,27 @@ import (
 
 // Config of chsink.
 type Config struct {
-	ClickHouseAddr string    `envconfig:"JOBFLOW_CLICKHOUSE_ADDR" required:"true" desc:"host:port of ClickHouse's native protocol"`
-	ClickHouseDB   string    `envconfig:"JOBFLOW_CLICKHOUSE_DB" default:"default" desc:"ClickHouse database"`
-	Batch          batch.Env `envconfig:"CHSINK"`
+	ClickHouseAddr string `envconfig:"JOBFLOW_CLICKHOUSE_ADDR" required:"true" desc:"host:port of ClickHouse's native protocol"`
+	ClickHouseDB   string `envconfig:"JOBFLOW_CLICKHOUSE_DB" default:"default" desc:"ClickHouse database"`
+	Batch          Batch  `envconfig:"CHSINK"`
+}
+
+// Batch is chsink's group commit. Its defaults differ from pgsink's
+// (batch.Env): every INSERT is a part on disk that ClickHouse writes and
+// later merges, at a cost per part far above its cost per row, so one
+// insert runs at a time and takes every row waiting (docs/BENCHMARKS.md:
+// about 1,000-row inserts from 2 flushers kept ClickHouse busy at 45k
+// rows/s; one flusher taking up to 100k rows doubled the rate).
+type Batch struct {
+	MaxItems int           `envconfig:"BATCH_MAX_ITEMS" default:"100000" desc:"an insert takes at most this many rows (a delivered batch is never split)"`
+	Linger   time.Duration `envconfig:"BATCH_LINGER" default:"2ms" desc:"how long a batch waits for more rows after its first"`
+	Flushers int           `envconfig:"BATCH_FLUSHERS" default:"1" desc:"inserts run at once"`
+	Timeout  time.Duration `envconfig:"BATCH_TIMEOUT" default:"30s" desc:"longest an insert may take"`
+}
+
+// Config returns the batcher config.
+func (b Batch) Config() batch.Config {
+	return batch.Config{MaxItems: b.MaxItems, Linger: b.Linger, Flushers: b.Flushers, Timeout: b.Timeout}
 }
 
 // Sink writes CSV lines.
