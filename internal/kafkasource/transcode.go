@@ -51,41 +51,50 @@ func appendStructured(b []byte, m *sarama.ConsumerMessage) ([]byte, bool) {
 	}
 	b = append(b, `{"specversion":"1.0"`...)
 	var dct []byte
-	seen := map[string]bool{}
+	var seenBuf [16][]byte // names written so far (allocation-free for the usual few headers)
+	seen := seenBuf[:0]
+	has := func(name []byte) bool {
+		for _, n := range seen {
+			if string(n) == string(name) {
+				return true
+			}
+		}
+		return false
+	}
 	for _, h := range m.Headers {
-		k := strings.ToLower(string(h.Key))
-		name, ok := strings.CutPrefix(k, "ce_")
+		k := lowerASCII(h.Key)
+		var name []byte
 		switch {
-		case k == "content-type":
-			name = "datacontenttype"
-		case !ok || name == "specversion":
+		case string(k) == "content-type":
+			name = []byte("datacontenttype")
+		case len(k) > 3 && string(k[:3]) == "ce_" && string(k[3:]) != "specversion":
+			name = k[3:]
+		default:
 			continue
 		}
-		if name == "datacontenttype" {
+		if string(name) == "datacontenttype" {
 			dct = h.Value
 		}
-		if seen[name] || !validName(name) || !utf8.Valid(h.Value) {
+		if has(name) || !validName(name) || !utf8.Valid(h.Value) {
 			return b, false // duplicates, odd names or bytes: the SDK's way decides
 		}
-		seen[name] = true
-		b = append(b, ',')
-		b = appendJSONString(b, name)
-		b = append(b, ':')
-		b = appendJSONString(b, string(h.Value))
+		seen = append(seen, name)
+		b = append(b, ',', '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		b = appendJSONString(b, h.Value)
 	}
-	for _, x := range [...]struct{ name, value string }{
-		{"kafkaoffset", strconv.FormatInt(m.Offset, 10)},
-		{"kafkapartition", strconv.FormatInt(int64(m.Partition), 10)},
-		{"kafkatopic", m.Topic},
-	} {
-		if seen[x.name] {
+	for _, x := range [...]string{"kafkaoffset", "kafkapartition", "kafkatopic"} {
+		if has([]byte(x)) {
 			return b, false
 		}
-		b = append(b, ',')
-		b = appendJSONString(b, x.name)
-		b = append(b, ':')
-		b = appendJSONString(b, x.value)
 	}
+	b = append(b, `,"kafkaoffset":"`...)
+	b = strconv.AppendInt(b, m.Offset, 10)
+	b = append(b, `","kafkapartition":"`...)
+	b = strconv.AppendInt(b, int64(m.Partition), 10)
+	b = append(b, `","kafkatopic":`...)
+	b = appendJSONString(b, []byte(m.Topic))
 	if m.Value != nil {
 		b = append(b, `,"data":`...)
 		if isJSONMedia(string(dct)) {
@@ -94,7 +103,7 @@ func appendStructured(b []byte, m *sarama.ConsumerMessage) ([]byte, bool) {
 			if !utf8.Valid(m.Value) {
 				return b, false
 			}
-			b = appendJSONString(b, string(m.Value))
+			b = appendJSONString(b, m.Value)
 		}
 	}
 	return append(b, '}'), true
@@ -111,9 +120,28 @@ func isJSONMedia(ct string) bool {
 	return false
 }
 
+// lowerASCII returns k lower-cased, without copying when it already is.
+func lowerASCII(k []byte) []byte {
+	for i, c := range k {
+		if c >= 'A' && c <= 'Z' {
+			l := make([]byte, len(k))
+			copy(l, k[:i])
+			for j := i; j < len(k); j++ {
+				if c := k[j]; c >= 'A' && c <= 'Z' {
+					l[j] = c + 'a' - 'A'
+				} else {
+					l[j] = c
+				}
+			}
+			return l
+		}
+	}
+	return k
+}
+
 // validName: attribute and extension names are lower-case letters and digits.
-func validName(s string) bool {
-	if s == "" {
+func validName(s []byte) bool {
+	if len(s) == 0 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -125,7 +153,7 @@ func validName(s string) bool {
 }
 
 // appendJSONString appends s as a JSON string (s is valid UTF-8).
-func appendJSONString(b []byte, s string) []byte {
+func appendJSONString(b, s []byte) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0

@@ -136,6 +136,9 @@ func (c *ceHandler) serveBatch(w http.ResponseWriter, r *http.Request) {
 // keeps for JSON data. The data's own syntax is checked by whoever decodes
 // it (as with a binary-mode event, whose body the SDK does not check).
 func decodeEvent(raw []byte, e *event.Event) error {
+	if !bytes.Contains(raw, []byte(`"data":{`)) && !bytes.Contains(raw, []byte(`"data":[`)) {
+		return e.UnmarshalJSON(raw) // no JSON data (or spaced unusually): nothing to keep away
+	}
 	start, end, found, err := jsonscan.Member(raw, "data")
 	if err != nil || !found || end-start < 64 || (raw[start] != '{' && raw[start] != '[') ||
 		bytes.Contains(raw[:start], []byte(`"data_base64"`)) || bytes.Contains(raw[end:], []byte(`"data_base64"`)) {

@@ -8,6 +8,7 @@
 package jsonscan
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 )
@@ -60,17 +61,23 @@ func ValueEnd(b []byte, i int) (start, end int, err error) {
 	return start, i, nil
 }
 
-// stringEnd returns the index after the string starting at b[i] == '"'.
+// stringEnd returns the index after the string starting at b[i] == '"':
+// the next quote not escaped by an odd run of backslashes.
 func stringEnd(b []byte, i int) (int, error) {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1, nil
+	for i++; ; {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return 0, errors.New("unterminated string")
 		}
+		q, n := i+j, 0
+		for k := q - 1; k >= i && b[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return q + 1, nil
+		}
+		i = q + 1
 	}
-	return 0, errors.New("unterminated string")
 }
 
 // Split returns the elements of the JSON array b.
