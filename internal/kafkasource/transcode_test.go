@@ -39,7 +39,9 @@ func ceRecord(t *testing.T, e event.Event, structured bool) *sarama.ConsumerMess
 	return consumerMessage(t, pm)
 }
 
-func header(k, v string) sarama.RecordHeader { return sarama.RecordHeader{Key: []byte(k), Value: []byte(v)} }
+func header(k, v string) sarama.RecordHeader {
+	return sarama.RecordHeader{Key: []byte(k), Value: []byte(v)}
+}
 
 // The fast path's JSON must decode to the event the slow path sends
 // (ToEvent, then the SDK's writer): the sink cannot tell them apart.
