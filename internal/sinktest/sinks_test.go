@@ -119,6 +119,9 @@ func TestSinksKilledMidBatchAndRedelivered(t *testing.T) {
 	// Batches stay open a while, so that a kill falls inside one.
 	t.Setenv("PGSINK_BATCH_LINGER", "100ms")
 	t.Setenv("CHSINK_BATCH_LINGER", "300ms")
+	// Several inserts rather than chsink's one large one, so that the kill
+	// can fall between them.
+	t.Setenv("CHSINK_BATCH_MAX_ITEMS", "500")
 
 	// The jobs table exists before pgsink starts, so the test can lock it.
 	store, err := jobstore.Open(ctx, pgURL)
@@ -211,7 +214,6 @@ func TestSinksKilledMidBatchAndRedelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 	produce(t, producer, pgRecs)
-	produce(t, producer, chRecs)
 
 	waitFor(t, "a pgsink batch waiting inside PostgreSQL", time.Minute, func() bool {
 		var waiting int
@@ -227,6 +229,9 @@ func TestSinksKilledMidBatchAndRedelivered(t *testing.T) {
 	if err := lockTx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// chsink's records only now, so that its kill below finds them on their
+	// way (it takes them all in well under a second).
+	produce(t, producer, chRecs)
 
 	chCount := func(q string) int {
 		var c uint64
