@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -47,18 +46,7 @@ func (s *Sender) SendBatch(ctx context.Context, target string, body []byte, n in
 		return Attempt{Err: err}
 	}
 	req.Header.Set("Content-Type", event.ApplicationCloudEventsBatchJSON)
-	resp, err := s.Client.Do(req)
-	if err != nil {
-		return Attempt{Err: err}
-	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	a := Attempt{Status: resp.StatusCode, Body: answer}
-	if !a.OK() {
-		a.Err = fmt.Errorf("%s answered %s to a batch of %d", target, resp.Status, n)
-	}
-	return a
+	return s.do(req, fmt.Sprintf(" to a batch of %d", n))
 }
 
 // encodeBatch writes the CloudEvents JSON batch of msgs: each record's

@@ -55,6 +55,13 @@ func (s *Sender) Send(ctx context.Context, target string, e *event.Event, timeou
 	if err := cehttp.WriteRequest(ctx, binding.ToMessage(e), req); err != nil {
 		return Attempt{Err: fmt.Errorf("encode event: %w", err)}
 	}
+	return s.do(req, "")
+}
+
+// do sends req and reads the answer: its first KiB is kept (for
+// knativeerrordata), the rest drained so the connection is reused. what
+// names the request in the error of a non-2xx answer.
+func (s *Sender) do(req *http.Request, what string) Attempt {
 	resp, err := s.Client.Do(req)
 	if err != nil {
 		return Attempt{Err: err}
@@ -64,7 +71,7 @@ func (s *Sender) Send(ctx context.Context, target string, e *event.Event, timeou
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	a := Attempt{Status: resp.StatusCode, Body: body}
 	if !a.OK() {
-		a.Err = fmt.Errorf("%s answered %s", target, resp.Status)
+		a.Err = fmt.Errorf("%s answered %s%s", req.URL, resp.Status, what)
 	}
 	return a
 }

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kelseyhightower/envconfig"
 )
 
 func TestGroupCommitGathersConcurrentCallers(t *testing.T) {
@@ -170,5 +172,19 @@ func TestBatchGrowsWhileFlushersAreBusy(t *testing.T) {
 	defer mu.Unlock()
 	if len(sizes) != 2 || sizes[0] != 1 || sizes[1] != 50 {
 		t.Fatalf("batch sizes %v, want [1 50]", sizes)
+	}
+}
+
+func TestEnvTakesTheSinksDefaultsForWhatIsUnset(t *testing.T) {
+	t.Setenv("X_BATCH_LINGER", "0s")
+	t.Setenv("X_BATCH_FLUSHERS", "3")
+	var e Env
+	if err := envconfig.Process("X", &e); err != nil {
+		t.Fatal(err)
+	}
+	def := Config{MaxItems: 7, Linger: time.Second, Flushers: 1, Timeout: time.Minute}
+	got := e.Config(def)
+	if want := (Config{MaxItems: 7, Linger: 0, Flushers: 3, Timeout: time.Minute}); got != want {
+		t.Fatalf("Config = %+v, want %+v (explicit 0s linger kept, unset ones defaulted)", got, want)
 	}
 }

@@ -19,28 +19,18 @@ import (
 
 // Config of chsink.
 type Config struct {
-	ClickHouseAddr string `envconfig:"JOBFLOW_CLICKHOUSE_ADDR" required:"true" desc:"host:port of ClickHouse's native protocol"`
-	ClickHouseDB   string `envconfig:"JOBFLOW_CLICKHOUSE_DB" default:"default" desc:"ClickHouse database"`
-	Batch          Batch  `envconfig:"CHSINK"`
+	ClickHouseAddr string    `envconfig:"JOBFLOW_CLICKHOUSE_ADDR" required:"true" desc:"host:port of ClickHouse's native protocol"`
+	ClickHouseDB   string    `envconfig:"JOBFLOW_CLICKHOUSE_DB" default:"default" desc:"ClickHouse database"`
+	Batch          batch.Env `envconfig:"CHSINK"`
 }
 
-// Batch is chsink's group commit. Its defaults differ from pgsink's
-// (batch.Env): every INSERT is a part on disk that ClickHouse writes and
-// later merges, at a cost per part far above its cost per row, so one
-// insert runs at a time and takes every row waiting (docs/BENCHMARKS.md:
-// about 1,000-row inserts from 2 flushers kept ClickHouse busy at 45k
-// rows/s; one flusher taking up to 100k rows doubled the rate).
-type Batch struct {
-	MaxItems int           `envconfig:"BATCH_MAX_ITEMS" default:"100000" desc:"an insert takes at most this many rows (a delivered batch is never split)"`
-	Linger   time.Duration `envconfig:"BATCH_LINGER" default:"2ms" desc:"how long a batch waits for more rows after its first"`
-	Flushers int           `envconfig:"BATCH_FLUSHERS" default:"1" desc:"inserts run at once"`
-	Timeout  time.Duration `envconfig:"BATCH_TIMEOUT" default:"30s" desc:"longest an insert may take"`
-}
-
-// Config returns the batcher config.
-func (b Batch) Config() batch.Config {
-	return batch.Config{MaxItems: b.MaxItems, Linger: b.Linger, Flushers: b.Flushers, Timeout: b.Timeout}
-}
+// Batch is chsink's group commit unless CHSINK_BATCH_* say otherwise: every
+// INSERT is a part on disk that ClickHouse writes and later merges, at a
+// cost per part far above its cost per row, so one insert runs at a time
+// and takes every row waiting (docs/BENCHMARKS.md: about 1,000-row inserts
+// from 2 writers kept ClickHouse busy at 45k rows/s; one writer taking up
+// to 100k rows more than doubled the rate).
+var Batch = batch.Config{MaxItems: 100000, Linger: 2 * time.Millisecond, Flushers: 1, Timeout: 30 * time.Second}
 
 // Sink writes CSV lines.
 type Sink struct {
@@ -63,10 +53,11 @@ func (s *Sink) Open(ctx context.Context) error {
 		return err
 	}
 	s.store = store
-	s.batcher = batch.New(cfg.Batch.Config(), store.Insert)
+	bc := cfg.Batch.Config(Batch)
+	s.batcher = batch.New(bc, store.Insert)
 	s.batcher.OnFlush(fn.ObserveBatch("chsink"))
 	s.stop = s.batcher.Start()
-	slog.Info("chsink open", "batch", cfg.Batch)
+	slog.Info("chsink open", "batch", bc)
 	return nil
 }
 

@@ -58,7 +58,7 @@ func (h *Handler) Open(ctx context.Context) error {
 		return err
 	}
 	h.OpenWith(store, h.cfg)
-	slog.Info("counter open", "batch", h.cfg.Batch, "messages", h.cfg.MessagesTable, "users", h.cfg.UsersTable)
+	slog.Info("counter open", "batch", h.cfg.Batch.Config(batch.Defaults), "messages", h.cfg.MessagesTable, "users", h.cfg.UsersTable)
 	return nil
 }
 
@@ -69,7 +69,7 @@ func (h *Handler) OpenWith(store *Store, cfg Config) {
 	if h.tables.Messages == "" {
 		h.tables = DefaultTables
 	}
-	h.batcher = batch.New(cfg.Batch.Config(), func(ctx context.Context, items []Item) error {
+	h.batcher = batch.New(cfg.Batch.Config(batch.Defaults), func(ctx context.Context, items []Item) error {
 		res, err := store.Apply(ctx, items)
 		if err == nil {
 			events.WithLabelValues("applied").Add(float64(res.Applied))

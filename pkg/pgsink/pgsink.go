@@ -19,25 +19,16 @@ import (
 
 // Config of pgsink.
 type Config struct {
-	PostgresURL string `envconfig:"JOBFLOW_POSTGRES_URL" required:"true" desc:"PostgreSQL URL of the jobs database"`
-	Batch       Batch  `envconfig:"PGSINK"`
+	PostgresURL string    `envconfig:"JOBFLOW_POSTGRES_URL" required:"true" desc:"PostgreSQL URL of the jobs database"`
+	Batch       batch.Env `envconfig:"PGSINK"`
 }
 
-// Batch is pgsink's group commit. Four upserts may run at once (rows go
-// in id order, so they cannot deadlock): a delivery then seldom waits for
-// a free writer, which kept its p99 latency at a quarter load under 50 ms
-// where two writers did not (docs/BENCHMARKS.md).
-type Batch struct {
-	MaxItems int           `envconfig:"BATCH_MAX_ITEMS" default:"5000" desc:"an upsert takes at most this many rows (a delivered batch is never split)"`
-	Linger   time.Duration `envconfig:"BATCH_LINGER" default:"2ms" desc:"how long a batch waits for more rows after its first"`
-	Flushers int           `envconfig:"BATCH_FLUSHERS" default:"4" desc:"upserts run at once"`
-	Timeout  time.Duration `envconfig:"BATCH_TIMEOUT" default:"30s" desc:"longest an upsert may take"`
-}
-
-// Config returns the batcher config.
-func (b Batch) Config() batch.Config {
-	return batch.Config{MaxItems: b.MaxItems, Linger: b.Linger, Flushers: b.Flushers, Timeout: b.Timeout}
-}
+// Batch is pgsink's group commit unless PGSINK_BATCH_* say otherwise. Four
+// upserts may run at once (rows go in id order, so they cannot deadlock):
+// a delivery then seldom waits for a free writer, which kept its p99
+// latency at a quarter load under 50 ms where two writers did not
+// (docs/BENCHMARKS.md).
+var Batch = batch.Config{MaxItems: 5000, Linger: 2 * time.Millisecond, Flushers: 4, Timeout: 30 * time.Second}
 
 // Sink writes rows.
 type Sink struct {
@@ -60,10 +51,11 @@ func (s *Sink) Open(ctx context.Context) error {
 		return err
 	}
 	s.store = store
-	s.batcher = batch.New(cfg.Batch.Config(), store.Upsert)
+	bc := cfg.Batch.Config(Batch)
+	s.batcher = batch.New(bc, store.Upsert)
 	s.batcher.OnFlush(fn.ObserveBatch("pgsink"))
 	s.stop = s.batcher.Start()
-	slog.Info("pgsink open", "batch", cfg.Batch)
+	slog.Info("pgsink open", "batch", bc)
 	return nil
 }
 
