@@ -412,8 +412,8 @@ func (b *bench) latencyRun(fn string, load float64, br *broker, pgURL, chDB stri
 	b.add(result{name: fmt.Sprintf("%s at %.0f%% load", fn, load*100), what: fmt.Sprintf("%s fed at %d events/s for %s after a 5 s warm-up: each record's Kafka timestamp to its acknowledgement (engine histogram)", fn, rate, produced.Round(time.Second)),
 		rows: n, took: produced, rate: float64(n) / produced.Seconds(),
 		p50: ms(rec.quantile(0.5)), p99: ms(rec.quantile(0.99)),
-		note: fmt.Sprintf("%d records observed; the HTTP delivery alone: p50 %s, p99 %s; %d batches; retries %d",
-			rec.count, ms(h.quantile(0.5)), ms(h.quantile(0.99)), st.Batches, st.Failures)})
+		note: fmt.Sprintf("%d records observed; the HTTP delivery alone: p50 %s, p99 %s; %d batches; retries %d%s",
+			rec.count, ms(h.quantile(0.5)), ms(h.quantile(0.99)), st.Batches, st.Failures, scaleNote(eng, fn))})
 	if ke == nil {
 		return nil
 	}
@@ -486,4 +486,13 @@ func (b *bench) watch(eng *engineRun, function string) func() {
 		}
 	}()
 	return func() { close(done) }
+}
+
+// scaleNote tells how the function's pool moved during a run.
+func scaleNote(eng *engineRun, fn string) string {
+	sc := eng.eng.Status().Functions[fn].Scale
+	if sc == nil {
+		return ""
+	}
+	return fmt.Sprintf("; instances %d, cold starts %d, requests held %d", sc.Instances, sc.ColdStarts, sc.HeldTotal)
 }
