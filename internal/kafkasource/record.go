@@ -27,6 +27,9 @@ func ToEvent(ctx context.Context, m *sarama.ConsumerMessage, namespace, source s
 		// wrapped like any other record, so that its bytes still reach the
 		// sink (which will refuse it into the dead-letter sink), never lost.
 		if e, err := binding.ToEvent(ctx, msg); err == nil && e.Validate() == nil {
+			if msg.ReadEncoding() == binding.EncodingBinary {
+				undoReaderExtensions(e, m)
+			}
 			return e, nil
 		}
 	}
@@ -71,4 +74,26 @@ func headerExtension(name string) string {
 		}
 	}
 	return b.String()
+}
+
+// readerExtensions are added by the SDK's Kafka reader to every binary-mode
+// event (from the record's offset, partition and topic). Knative passes a
+// CloudEvent record through unchanged, so they are taken off again; a
+// record that carried one of them as a ce_ header keeps its own value.
+var readerExtensions = [...]string{"kafkaoffset", "kafkapartition", "kafkatopic"}
+
+func undoReaderExtensions(e *event.Event, m *sarama.ConsumerMessage) {
+	for _, name := range readerExtensions {
+		var own []byte
+		for _, h := range m.Headers {
+			if h != nil && strings.EqualFold(string(h.Key), "ce_"+name) {
+				own = h.Value
+			}
+		}
+		if own != nil {
+			e.SetExtension(name, string(own))
+		} else {
+			e.SetExtension(name, nil)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package kafkasource
 
 import (
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -13,9 +12,7 @@ import (
 // event.Event: the fast path of batched delivery. It handles the two forms
 // the KafkaSinks write: binary mode with CloudEvents 1.0 headers (ce_*,
 // content-type), transcoded to the JSON that the SDK's event writer makes
-// of ToEvent's event (kafka_sarama's kafkaoffset, kafkapartition and
-// kafkatopic extensions included), and structured mode, whose value is
-// the element. ok is false for anything else (a record to wrap, another
+// of ToEvent's event, and structured mode, whose value is the element. ok is false for anything else (a record to wrap, another
 // spec version): ToEvent and the SDK's writer handle those.
 //
 // Nothing is validated here: an element the sink cannot read makes it
@@ -84,17 +81,6 @@ func appendStructured(b []byte, m *sarama.ConsumerMessage) ([]byte, bool) {
 		b = append(b, '"', ':')
 		b = appendJSONString(b, h.Value)
 	}
-	for _, x := range [...]string{"kafkaoffset", "kafkapartition", "kafkatopic"} {
-		if has([]byte(x)) {
-			return b, false
-		}
-	}
-	b = append(b, `,"kafkaoffset":"`...)
-	b = strconv.AppendInt(b, m.Offset, 10)
-	b = append(b, `","kafkapartition":"`...)
-	b = strconv.AppendInt(b, int64(m.Partition), 10)
-	b = append(b, `","kafkatopic":`...)
-	b = appendJSONString(b, []byte(m.Topic))
 	if m.Value != nil {
 		b = append(b, `,"data":`...)
 		if isJSONMedia(string(dct)) {

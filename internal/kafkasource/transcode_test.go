@@ -78,6 +78,7 @@ func TestAppendStructuredMatchesToEventAndTheSDKWriter(t *testing.T) {
 		"not a CloudEvent":        {consumerMessage(t, &sarama.ProducerMessage{Value: sarama.StringEncoder(`plain`), Headers: []sarama.RecordHeader{header("x-trace", "1")}}), false},
 		"spec version 0.3":        {consumerMessage(t, &sarama.ProducerMessage{Value: sarama.StringEncoder(`{}`), Headers: []sarama.RecordHeader{header("ce_specversion", "0.3"), header("ce_id", "x"), header("ce_source", "/s"), header("ce_type", "t")}}), false},
 		"odd extension name":      {consumerMessage(t, &sarama.ProducerMessage{Value: sarama.StringEncoder(`{}`), Headers: []sarama.RecordHeader{header("ce_specversion", "1.0"), header("ce_id", "x"), header("ce_source", "/s"), header("ce_type", "t"), header("ce_my-ext", "v")}}), false},
+		"own kafkaoffset header":  {consumerMessage(t, &sarama.ProducerMessage{Value: sarama.StringEncoder(`{}`), Headers: []sarama.RecordHeader{header("ce_specversion", "1.0"), header("ce_id", "x"), header("ce_source", "/s"), header("ce_type", "t"), header("ce_kafkaoffset", "mine")}}), true},
 		"two content types":       {consumerMessage(t, &sarama.ProducerMessage{Value: sarama.StringEncoder(`{}`), Headers: []sarama.RecordHeader{header("ce_specversion", "1.0"), header("ce_id", "x"), header("ce_source", "/s"), header("ce_type", "t"), header("ce_datacontenttype", "text/plain"), header("content-type", "application/json")}}), false},
 	}
 	for name, c := range cases {
@@ -124,4 +125,33 @@ func sameEvent(a, b event.Event) error {
 		return fmt.Errorf("data %q != %q", a.Data(), b.Data())
 	}
 	return nil
+}
+
+// A CloudEvent record passes through unchanged, as on Knative: none of the
+// kafkaoffset/kafkapartition/kafkatopic extensions the SDK's reader adds.
+func TestToEventPassesACloudEventThroughUnchanged(t *testing.T) {
+	e := event.New()
+	e.SetID("id-1")
+	e.SetSource("/s")
+	e.SetType("t")
+	e.SetExtension("partitionkey", "k")
+	_ = e.SetData(event.ApplicationJSON, []byte(`{"a":1}`))
+	for _, structured := range []bool{false, true} {
+		got, err := ToEvent(context.Background(), ceRecord(t, e, structured), "ns", "src")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.Extensions(), map[string]any{"partitionkey": "k"}) {
+			t.Errorf("structured %v: extensions %v, want only partitionkey", structured, got.Extensions())
+		}
+	}
+	own := consumerMessage(t, &sarama.ProducerMessage{Value: sarama.StringEncoder(`{}`), Headers: []sarama.RecordHeader{
+		header("ce_specversion", "1.0"), header("ce_id", "x"), header("ce_source", "/s"), header("ce_type", "t"), header("ce_kafkaoffset", "mine")}})
+	got, err := ToEvent(context.Background(), own, "ns", "src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Extensions(), map[string]any{"kafkaoffset": "mine"}) {
+		t.Errorf("a record's own kafkaoffset: extensions %v", got.Extensions())
+	}
 }
