@@ -228,7 +228,7 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 				return nil
 			}
 		}
-		msgs, closed := s.gather(claim, m)
+		msgs, closed := s.gather(claim, m, batching)
 		for _, m := range msgs {
 			tracker.add(m.Offset)
 		}
@@ -259,12 +259,13 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	}
 }
 
-// gather returns first plus the records already waiting in the claim's
-// queue, while the batch has room and in-flight slots are free (first's
-// slot is taken); it never waits. closed reports the queue was closed.
-func (s *Source) gather(claim sarama.ConsumerGroupClaim, first *sarama.ConsumerMessage) (msgs []*sarama.ConsumerMessage, closed bool) {
+// gather returns first plus, when batching, the records already waiting in
+// the claim's queue, while the batch has room and in-flight slots are free
+// (first's slot is taken); it never waits. closed reports the queue was
+// closed.
+func (s *Source) gather(claim sarama.ConsumerGroupClaim, first *sarama.ConsumerMessage, batching bool) (msgs []*sarama.ConsumerMessage, closed bool) {
 	msgs = []*sarama.ConsumerMessage{first}
-	if !s.batching.Load() {
+	if !batching {
 		return msgs, false
 	}
 	size := batchSize(first)
