@@ -117,27 +117,22 @@ func record(topic string, e event.Event) (*sarama.ProducerMessage, error) {
 }
 
 func rowRecords(rows []job.Row) ([]*sarama.ProducerMessage, error) {
-	out := make([]*sarama.ProducerMessage, len(rows))
-	for i, r := range rows {
-		e, err := rowEvent(r)
-		if err != nil {
-			return nil, err
-		}
-		if out[i], err = record(pgTopic, e); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return records(pgTopic, rows, rowEvent)
 }
 
 func lineRecords(lines []job.EventLine) ([]*sarama.ProducerMessage, error) {
-	out := make([]*sarama.ProducerMessage, len(lines))
-	for i, l := range lines {
-		e, err := csvEvent(l)
+	return records(chTopic, lines, csvEvent)
+}
+
+// records encodes each item's event as a record of topic.
+func records[T any](topic string, items []T, toEvent func(T) (event.Event, error)) ([]*sarama.ProducerMessage, error) {
+	out := make([]*sarama.ProducerMessage, len(items))
+	for i, it := range items {
+		e, err := toEvent(it)
 		if err != nil {
 			return nil, err
 		}
-		if out[i], err = record(chTopic, e); err != nil {
+		if out[i], err = record(topic, e); err != nil {
 			return nil, err
 		}
 	}

@@ -324,79 +324,74 @@ func (b *bench) latency() error {
 // latencyAt feeds fn at load × its measured rate.
 func (b *bench) latencyAt(fn string, load float64, withKafkaEngine bool) error {
 	ctx := b.ctx
-	{
-		rate := int(b.rates[fn] * load)
-		if rate <= 0 {
-			rate = 5000
-		}
-		n := rate * int(b.o.LatencyFor.Seconds())
-		br, err := newBroker()
-		if err != nil {
-			return err
-		}
-		var count counter
-		var closeCount func()
-		pgURL, chDB := b.o.PostgresURL, "bench_latency"
-		var mk func(i int) (*sarama.ProducerMessage, error)
-		var ke *kafkaEngine
-		startMS := uint64(time.Now().UnixMilli())
-		if fn == "pgsink" {
-			if pgURL, err = freshPostgres(ctx, b.o.PostgresURL, "bench_latency"); err != nil {
-				br.Close()
-				return err
-			}
-			count, closeCount, err = pgCounter(ctx, pgURL)
-			// Made before the run, so that making them does not take the
-			// CPU the run measures; sarama stamps each with its send time.
-			var recs []*sarama.ProducerMessage
-			if err == nil {
-				recs, err = rowRecords(benchRows(warmFor(rate)+n, time.Now()))
-			}
-			mk = func(i int) (*sarama.ProducerMessage, error) {
-				pm := recs[i]
-				recs[i] = nil
-				return pm, nil
-			}
-		} else {
-			if err = freshClickHouse(ctx, b.o.ClickHouseAddr, chDB); err != nil {
-				br.Close()
-				return err
-			}
-			count, closeCount, err = chCounter(b.o.ClickHouseAddr, chDB, "job_events")
-			if err == nil && b.o.wants("kafka-engine") && withKafkaEngine {
-				ke, err = startKafkaEngine(ctx, b.o.ClickHouseAddr, "bench_kafka_latency", br.addrs, "clickhouse-kafka-engine-latency")
-			}
-			// Create and finish of each job in turn, made before the run; the
-			// line (its ts, which the Kafka engine's latency is read from) is
-			// written when the record is sent.
-			lines := benchLines(warmFor(rate)+n, time.Now())
-			var recs []*sarama.ProducerMessage
-			if err == nil {
-				recs, err = lineRecords(lines)
-			}
-			mk = func(i int) (*sarama.ProducerMessage, error) {
-				pm := recs[i]
-				recs[i] = nil
-				lines[i].TS = time.Now()
-				pm.Value = sarama.ByteEncoder(job.EncodeCSV(lines[i]))
-				return pm, nil
-			}
-		}
-		if err != nil {
+	rate := int(b.rates[fn] * load)
+	if rate <= 0 {
+		rate = 5000
+	}
+	n := rate * int(b.o.LatencyFor.Seconds())
+	br, err := newBroker()
+	if err != nil {
+		return err
+	}
+	var count counter
+	var closeCount func()
+	pgURL, chDB := b.o.PostgresURL, "bench_latency"
+	var mk func(i int) (*sarama.ProducerMessage, error)
+	var ke *kafkaEngine
+	startMS := uint64(time.Now().UnixMilli())
+	if fn == "pgsink" {
+		if pgURL, err = freshPostgres(ctx, b.o.PostgresURL, "bench_latency"); err != nil {
 			br.Close()
 			return err
 		}
-		err = b.latencyRun(fn, load, br, pgURL, chDB, rate, n, count, mk, ke, startMS)
-		closeCount()
-		if ke != nil {
-			_ = ke.stop(context.Background())
+		count, closeCount, err = pgCounter(ctx, pgURL)
+		// Made before the run, so that making them does not take the
+		// CPU the run measures; sarama stamps each with its send time.
+		var recs []*sarama.ProducerMessage
+		if err == nil {
+			recs, err = rowRecords(benchRows(warmFor(rate)+n, time.Now()))
 		}
-		br.Close()
-		if err != nil {
+		mk = func(i int) (*sarama.ProducerMessage, error) {
+			pm := recs[i]
+			recs[i] = nil
+			return pm, nil
+		}
+	} else {
+		if err = freshClickHouse(ctx, b.o.ClickHouseAddr, chDB); err != nil {
+			br.Close()
 			return err
 		}
+		count, closeCount, err = chCounter(b.o.ClickHouseAddr, chDB, "job_events")
+		if err == nil && b.o.wants("kafka-engine") && withKafkaEngine {
+			ke, err = startKafkaEngine(ctx, b.o.ClickHouseAddr, "bench_kafka_latency", br.addrs, "clickhouse-kafka-engine-latency")
+		}
+		// Create and finish of each job in turn, made before the run; the
+		// line (its ts, which the Kafka engine's latency is read from) is
+		// written when the record is sent.
+		lines := benchLines(warmFor(rate)+n, time.Now())
+		var recs []*sarama.ProducerMessage
+		if err == nil {
+			recs, err = lineRecords(lines)
+		}
+		mk = func(i int) (*sarama.ProducerMessage, error) {
+			pm := recs[i]
+			recs[i] = nil
+			lines[i].TS = time.Now()
+			pm.Value = sarama.ByteEncoder(job.EncodeCSV(lines[i]))
+			return pm, nil
+		}
 	}
-	return nil
+	if err != nil {
+		br.Close()
+		return err
+	}
+	err = b.latencyRun(fn, load, br, pgURL, chDB, rate, n, count, mk, ke, startMS)
+	closeCount()
+	if ke != nil {
+		_ = ke.stop(context.Background())
+	}
+	br.Close()
+	return err
 }
 
 func (b *bench) latencyRun(fn string, load float64, br *broker, pgURL, chDB string, rate, n int, count counter,
