@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -68,70 +69,28 @@ type pair struct{ total, unread int64 }
 // retry) to tell drift from lag.
 func Compare(ctx context.Context, dialogsDB, countersDB *pgxpool.Pool) (Report, error) {
 	var rep Report
-	source := map[int64]pair{}
+	var id int64
+	var p pair
 	sourceUsers := map[int64]bool{}
-	rows, err := dialogsDB.Query(ctx, `SELECT id FROM users`)
-	if err != nil {
-		return rep, fmt.Errorf("read source users: %w", err)
+	if err := forEachRow(ctx, dialogsDB, "read source users", `SELECT id FROM users`,
+		[]any{&id}, func() { sourceUsers[id] = true }); err != nil {
+		return rep, err
 	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return rep, fmt.Errorf("read source users: %w", err)
-		}
-		sourceUsers[id] = true
+	source := map[int64]pair{}
+	if err := forEachRow(ctx, dialogsDB, "count source messages",
+		`SELECT recipient_id, count(*), count(*) FILTER (WHERE NOT read) FROM messages GROUP BY recipient_id`,
+		[]any{&id, &p.total, &p.unread}, func() { source[id] = p; rep.Messages += p.total }); err != nil {
+		return rep, err
 	}
-	if err := rows.Err(); err != nil {
-		return rep, fmt.Errorf("read source users: %w", err)
-	}
-	rows, err = dialogsDB.Query(ctx,
-		`SELECT recipient_id, count(*), count(*) FILTER (WHERE NOT read) FROM messages GROUP BY recipient_id`)
-	if err != nil {
-		return rep, fmt.Errorf("count source messages: %w", err)
-	}
-	for rows.Next() {
-		var id int64
-		var p pair
-		if err := rows.Scan(&id, &p.total, &p.unread); err != nil {
-			return rep, fmt.Errorf("count source messages: %w", err)
-		}
-		source[id] = p
-		rep.Messages += p.total
-	}
-	if err := rows.Err(); err != nil {
-		return rep, fmt.Errorf("count source messages: %w", err)
-	}
-
 	counted := map[int64]pair{}
-	rows, err = countersDB.Query(ctx, `SELECT user_id, total, unread FROM counters`)
-	if err != nil {
-		return rep, fmt.Errorf("read counters: %w", err)
-	}
-	for rows.Next() {
-		var id int64
-		var p pair
-		if err := rows.Scan(&id, &p.total, &p.unread); err != nil {
-			return rep, fmt.Errorf("read counters: %w", err)
-		}
-		counted[id] = p
-	}
-	if err := rows.Err(); err != nil {
-		return rep, fmt.Errorf("read counters: %w", err)
+	if err := forEachRow(ctx, countersDB, "read counters", `SELECT user_id, total, unread FROM counters`,
+		[]any{&id, &p.total, &p.unread}, func() { counted[id] = p }); err != nil {
+		return rep, err
 	}
 	replicated := map[int64]bool{}
-	rows, err = countersDB.Query(ctx, `SELECT id FROM users WHERE NOT deleted`)
-	if err != nil {
-		return rep, fmt.Errorf("read replicated users: %w", err)
-	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return rep, fmt.Errorf("read replicated users: %w", err)
-		}
-		replicated[id] = true
-	}
-	if err := rows.Err(); err != nil {
-		return rep, fmt.Errorf("read replicated users: %w", err)
+	if err := forEachRow(ctx, countersDB, "read replicated users", `SELECT id FROM users WHERE NOT deleted`,
+		[]any{&id}, func() { replicated[id] = true }); err != nil {
+		return rep, err
 	}
 
 	rep.Users = len(sourceUsers)
@@ -173,4 +132,17 @@ func cmpInt(a, b int64) int {
 		return 1
 	}
 	return 0
+}
+
+// forEachRow runs query on db and calls fn after each row is scanned into
+// dest; errors name what was being read.
+func forEachRow(ctx context.Context, db *pgxpool.Pool, what, query string, dest []any, fn func()) error {
+	rows, err := db.Query(ctx, query)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if _, err := pgx.ForEachRow(rows, dest, func() error { fn(); return nil }); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }
