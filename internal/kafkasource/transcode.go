@@ -1,6 +1,7 @@
 package kafkasource
 
 import (
+	"bytes"
 	"strings"
 	"unicode/utf8"
 
@@ -27,17 +28,17 @@ func appendStructured(b []byte, m *sarama.ConsumerMessage) ([]byte, bool) {
 		if h == nil {
 			return b, false
 		}
-		k := string(h.Key)
+		k := h.Key
 		switch {
-		case strings.EqualFold(k, "content-type"):
+		case bytes.EqualFold(k, []byte("content-type")):
 			contentType = h.Value
-		case strings.EqualFold(k, "ce_specversion"):
+		case bytes.EqualFold(k, []byte("ce_specversion")):
 			specVersion = h.Value
-		case len(k) > 3 && strings.EqualFold(k[:3], "ce_"):
+		case len(k) > 3 && bytes.EqualFold(k[:3], []byte("ce_")):
 			hasCE = true
 		}
 	}
-	if ct, _, _ := strings.Cut(string(contentType), ";"); strings.EqualFold(strings.TrimSpace(ct), "application/cloudevents+json") {
+	if ct, _, _ := bytes.Cut(contentType, []byte(";")); bytes.EqualFold(bytes.TrimSpace(ct), []byte("application/cloudevents+json")) {
 		if specVersion != nil || len(m.Value) == 0 || m.Value[0] != '{' {
 			return b, false
 		}
