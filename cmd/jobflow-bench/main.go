@@ -30,19 +30,20 @@ import (
 )
 
 type options struct {
-	PostgresURL    string        `envconfig:"BENCH_POSTGRES_URL" required:"true" desc:"PostgreSQL server to use (databases bench_* are created on it)"`
-	ClickHouseAddr string        `envconfig:"BENCH_CLICKHOUSE_ADDR" required:"true" desc:"ClickHouse native host:port (databases bench_* are created on it)"`
-	Root           string        `envconfig:"BENCH_ROOT" default:"." desc:"repository root"`
-	Dir            string        `envconfig:"BENCH_DIR" default:".jobflow/bench" desc:"where the bench keeps the engine's binaries and logs"`
-	PGRows         int           `envconfig:"BENCH_PG_ROWS" default:"200000" desc:"rows for the PostgreSQL runs (kfake keeps them in RAM: ~1.3 KB each)"`
-	CHRows         int           `envconfig:"BENCH_CH_ROWS" default:"300000" desc:"rows for the ClickHouse runs"`
-	NaiveRows      int           `envconfig:"BENCH_NAIVE_ROWS" default:"20000" desc:"rows loaded for the naive runs"`
-	NaiveFor       time.Duration `envconfig:"BENCH_NAIVE_FOR" default:"15s" desc:"how long a naive run is measured"`
-	LatencyFor     time.Duration `envconfig:"BENCH_LATENCY_FOR" default:"10s" desc:"how long the half-load runs produce (their records are made beforehand and held in RAM)"`
-	Loads          []float64     `envconfig:"BENCH_LOADS" default:"0.5,0.25" desc:"the latency runs feed each sink at these fractions of the rate it reached (the first also runs ClickHouse's Kafka engine side by side)"`
-	Only           []string      `envconfig:"BENCH_ONLY" desc:"run only these parts (raw,naive,sinks,kafka-engine,latency); empty: all"`
-	Out            string        `envconfig:"BENCH_OUT" desc:"also write the table to this file"`
-	CPUProfile     string        `envconfig:"BENCH_CPUPROFILE" desc:"write a CPU profile of the bench process (engine, dispatcher, broker) to this file"`
+	PostgresURL    string             `envconfig:"BENCH_POSTGRES_URL" required:"true" desc:"PostgreSQL server to use (databases bench_* are created on it)"`
+	ClickHouseAddr string             `envconfig:"BENCH_CLICKHOUSE_ADDR" required:"true" desc:"ClickHouse native host:port (databases bench_* are created on it)"`
+	Root           string             `envconfig:"BENCH_ROOT" default:"." desc:"repository root"`
+	Dir            string             `envconfig:"BENCH_DIR" default:".jobflow/bench" desc:"where the bench keeps the engine's binaries and logs"`
+	PGRows         int                `envconfig:"BENCH_PG_ROWS" default:"200000" desc:"rows for the PostgreSQL runs (kfake keeps them in RAM: ~1.3 KB each)"`
+	CHRows         int                `envconfig:"BENCH_CH_ROWS" default:"300000" desc:"rows for the ClickHouse runs"`
+	NaiveRows      int                `envconfig:"BENCH_NAIVE_ROWS" default:"20000" desc:"rows loaded for the naive runs"`
+	NaiveFor       time.Duration      `envconfig:"BENCH_NAIVE_FOR" default:"15s" desc:"how long a naive run is measured"`
+	LatencyFor     time.Duration      `envconfig:"BENCH_LATENCY_FOR" default:"10s" desc:"how long the half-load runs produce (their records are made beforehand and held in RAM)"`
+	Loads          []float64          `envconfig:"BENCH_LOADS" default:"0.5,0.25" desc:"the latency runs feed each sink at these fractions of the rate it reached (the first also runs ClickHouse's Kafka engine side by side)"`
+	Rates          map[string]float64 `envconfig:"BENCH_RATES" desc:"for latency runs without the sinks part: the rates to take fractions of, e.g. pgsink:60000,chsink:140000"`
+	Only           []string           `envconfig:"BENCH_ONLY" desc:"run only these parts (raw,naive,sinks,kafka-engine,latency); empty: all"`
+	Out            string             `envconfig:"BENCH_OUT" desc:"also write the table to this file"`
+	CPUProfile     string             `envconfig:"BENCH_CPUPROFILE" desc:"write a CPU profile of the bench process (engine, dispatcher, broker) to this file"`
 }
 
 func (o *options) engineDir() string { return filepath.Join(o.Dir, "engine") }
@@ -63,6 +64,13 @@ func main() {
 	if len(os.Args) > 1 && (os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "env") {
 		var o options
 		_ = envconfig.Usage("", &o)
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "broker" {
+		if err := runBroker(); err != nil {
+			fmt.Fprintln(os.Stderr, "jobflow-bench broker:", err)
+			os.Exit(1)
+		}
 		return
 	}
 	var o options

@@ -89,7 +89,7 @@ func median3(f func() (time.Duration, error), n int) (time.Duration, string, err
 }
 
 // loaded is a fresh broker holding recs in their topic.
-func (b *bench) loaded(recs []*sarama.ProducerMessage) (*broker, error) {
+func (b *bench) loaded(recs *heldRecords) (*broker, error) {
 	br, err := newBroker()
 	if err != nil {
 		return nil, err
@@ -105,8 +105,8 @@ func (b *bench) loaded(recs []*sarama.ProducerMessage) (*broker, error) {
 		br.Close()
 		return nil, err
 	}
-	b.say("loaded %d records into %s in %s (%.0f/s)", len(recs), recs[0].Topic, time.Since(start).Round(time.Millisecond),
-		float64(len(recs))/time.Since(start).Seconds())
+	b.say("loaded %d records into %s in %s (%.0f/s)", recs.Len(), recs.topic, time.Since(start).Round(time.Millisecond),
+		float64(recs.Len())/time.Since(start).Seconds())
 	return br, nil
 }
 
@@ -115,7 +115,7 @@ type sinkRun struct {
 	name, what, function, chDB string
 	pgDB                       string
 	env                        map[string]string
-	recs                       []*sarama.ProducerMessage
+	recs                       *heldRecords
 	want                       int
 	max                        time.Duration
 	// then runs on the same broker after the engine stopped.
@@ -148,6 +148,7 @@ func (b *bench) drainRun(r sinkRun) error {
 	}
 	defer closeCount()
 	self0, children0 := cpuTimes()
+	brokerCPU0 := br.cpu()
 	eng, err := startEngine(b.o, br.addrs, pgURL, r.chDB, r.env, r.function)
 	if err != nil {
 		return err
@@ -171,11 +172,12 @@ func (b *bench) drainRun(r sinkRun) error {
 		err = stopErr
 	}
 	self1, children1 := cpuTimes()
+	brokerCPU := br.cpu() - brokerCPU0
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.name, err)
 	}
-	note := fmt.Sprintf("retries %d, dead-lettered %d; CPU per 1k events: engine+broker %.0f ms, %s %.0f ms",
-		st.Failures, st.DeadLettered, perK(self1-self0, d.Reached), r.function, perK(children1-children0, d.Reached))
+	note := fmt.Sprintf("retries %d, dead-lettered %d; CPU per 1k events: engine %.0f ms, broker %.0f ms, %s %.0f ms",
+		st.Failures, st.DeadLettered, perK(self1-self0, d.Reached), perK(brokerCPU, d.Reached), r.function, perK(children1-children0, d.Reached))
 	if d.Reached < r.want {
 		note = fmt.Sprintf("stopped after %s with %d of %d rows; ", r.max, d.Reached, r.want) + note
 	} else if r.function == "chsink" {
@@ -217,7 +219,7 @@ func (b *bench) sinks() error {
 			return err
 		}
 		if err := b.drainRun(sinkRun{name: "pgsink", what: "our PostgreSQL sink, Kafka → engine → pgsink (group commit)",
-			function: "pgsink", pgDB: "bench_pgsink", recs: recs, want: len(recs), max: 10 * time.Minute}); err != nil {
+			function: "pgsink", pgDB: "bench_pgsink", recs: recs, want: recs.Len(), max: 10 * time.Minute}); err != nil {
 			return err
 		}
 		runtime.GC()
@@ -230,7 +232,7 @@ func (b *bench) sinks() error {
 		if !b.o.wants("kafka-engine") {
 			return nil
 		}
-		return b.kafkaEngineDrain(br, len(recs))
+		return b.kafkaEngineDrain(br, recs.Len())
 	}
 	if !b.o.wants("sinks") { // the Kafka engine alone
 		br, err := b.loaded(recs)
@@ -241,7 +243,7 @@ func (b *bench) sinks() error {
 		return kafkaEngine(br)
 	}
 	return b.drainRun(sinkRun{name: "chsink", what: "our ClickHouse sink, Kafka → engine → chsink (group commit)",
-		function: "chsink", chDB: "bench_chsink", recs: recs, want: len(recs), max: 10 * time.Minute, then: kafkaEngine})
+		function: "chsink", chDB: "bench_chsink", recs: recs, want: recs.Len(), max: 10 * time.Minute, then: kafkaEngine})
 }
 
 // kafkaEngineDrain lets ClickHouse's Kafka engine read the loaded CSV topic.
@@ -324,7 +326,11 @@ func (b *bench) latency() error {
 // latencyAt feeds fn at load × its measured rate.
 func (b *bench) latencyAt(fn string, load float64, withKafkaEngine bool) error {
 	ctx := b.ctx
-	rate := int(b.rates[fn] * load)
+	measured := b.rates[fn]
+	if measured <= 0 {
+		measured = b.o.Rates[fn]
+	}
+	rate := int(measured * load)
 	if rate <= 0 {
 		rate = 5000
 	}
@@ -347,15 +353,11 @@ func (b *bench) latencyAt(fn string, load float64, withKafkaEngine bool) error {
 		count, closeCount, err = pgCounter(ctx, pgURL)
 		// Made before the run, so that making them does not take the
 		// CPU the run measures; sarama stamps each with its send time.
-		var recs []*sarama.ProducerMessage
+		var recs *heldRecords
 		if err == nil {
 			recs, err = rowRecords(benchRows(warmFor(rate)+n, time.Now()))
 		}
-		mk = func(i int) (*sarama.ProducerMessage, error) {
-			pm := recs[i]
-			recs[i] = nil
-			return pm, nil
-		}
+		mk = func(i int) (*sarama.ProducerMessage, error) { return recs.At(i), nil }
 	} else {
 		if err = freshClickHouse(ctx, b.o.ClickHouseAddr, chDB); err != nil {
 			br.Close()
@@ -369,13 +371,12 @@ func (b *bench) latencyAt(fn string, load float64, withKafkaEngine bool) error {
 		// line (its ts, which the Kafka engine's latency is read from) is
 		// written when the record is sent.
 		lines := benchLines(warmFor(rate)+n, time.Now())
-		var recs []*sarama.ProducerMessage
+		var recs *heldRecords
 		if err == nil {
 			recs, err = lineRecords(lines)
 		}
 		mk = func(i int) (*sarama.ProducerMessage, error) {
-			pm := recs[i]
-			recs[i] = nil
+			pm := recs.At(i)
 			lines[i].TS = time.Now()
 			pm.Value = sarama.ByteEncoder(job.EncodeCSV(lines[i]))
 			return pm, nil
@@ -418,12 +419,16 @@ func (b *bench) latencyRun(fn string, load float64, br *broker, pgURL, chDB stri
 	startMS = uint64(time.Now().UnixMilli())
 	before, beforeRec := deliveryHistogram(fn+"-source"), recordHistogram(fn+"-source")
 	start := time.Now()
+	stopTimeline := b.timeline(eng, fn)
 	if err := p.paced(b.ctx, n, rate, func(i int) (*sarama.ProducerMessage, error) { return mk(warm + i) }); err != nil {
+		stopTimeline()
 		return err
 	}
 	produced := time.Since(start)
-	if _, err := waitCount(b.ctx, count, warm+n, 2*time.Minute); err != nil {
-		return fmt.Errorf("%s at half load: %w", fn, err)
+	_, err = waitCount(b.ctx, count, warm+n, 2*time.Minute)
+	stopTimeline()
+	if err != nil {
+		return fmt.Errorf("%s at %.0f%% load: %w", fn, load*100, err)
 	}
 	h := deliveryHistogram(fn + "-source").since(before)
 	rec := recordHistogram(fn + "-source").since(beforeRec)
@@ -464,7 +469,7 @@ func warmFor(rate int) int { return max(rate*5, 1000) &^ 1 }
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 
 // cpuTimes are the CPU seconds (user+system) of this process (engine,
-// KafkaSource dispatcher, broker) and of its ended children (functions).
+// KafkaSource dispatcher) and of its ended children (functions).
 func cpuTimes() (self, children float64) {
 	var ru syscall.Rusage
 	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
@@ -505,6 +510,33 @@ func (b *bench) watch(eng *engineRun, function string) func() {
 		}
 	}()
 	return func() { close(done) }
+}
+
+// timeline prints, every second of a latency run, the records
+// acknowledged in it with their latency and what is in flight, so that a
+// p99 can be told from a stall.
+func (b *bench) timeline(eng *engineRun, fn string) func() {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		prev, prevD := recordHistogram(fn+"-source"), deliveryHistogram(fn+"-source")
+		for i := 1; ; i++ {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			cur, curD := recordHistogram(fn+"-source"), deliveryHistogram(fn+"-source")
+			h, d := cur.since(prev), curD.since(prevD)
+			prev, prevD = cur, curD
+			st := eng.eng.Status().Sources[fn+"-source"]
+			b.say("  %s %2ds: %6d acknowledged, p50 %s, p99 %s, max ≤ %s (the HTTP delivery: p99 %s); in flight %d", fn, i, h.count,
+				ms(h.quantile(0.5)), ms(h.quantile(0.99)), ms(h.quantile(1)), ms(d.quantile(0.99)), st.InFlight)
+		}
+	}()
+	return func() { close(done); <-stopped }
 }
 
 // scaleNote tells how the function's pool moved during a run.
