@@ -8,9 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -184,12 +188,61 @@ func (p *Process) probe(ctx context.Context, began time.Time) {
 // process counts as not ready.
 const FailureThreshold = 3
 
-// FreePort asks the kernel for a free loopback port.
+// FreePort is a free loopback port for a server to listen on.
+//
+// It is taken below the kernel's ephemeral range (ip_local_port_range),
+// where the kernel never assigns ports on its own: a port the kernel hands
+// out for "port 0" is also the kind it gives to outgoing connections, and
+// under load one of those took a port between FreePort and the server's
+// listen ("address already in use"). A port is not handed out twice by
+// one process.
 func FreePort() (int, error) {
+	lo, hi := 10000, ephemeralLow()
+	freePorts.Lock()
+	defer freePorts.Unlock()
+	for range 200 {
+		if hi-lo < 1000 {
+			break
+		}
+		p := lo + rand.IntN(hi-lo)
+		if freePorts.given[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		freePorts.given[p] = true
+		return p, nil
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+var freePorts = struct {
+	sync.Mutex
+	given map[int]bool
+}{given: map[int]bool{}}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768
+// when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 1 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return n
 }
