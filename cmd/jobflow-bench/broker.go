@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/jobflow/jobflow/internal/kafkabroker"
 )
 
 // Topics the sinks' KafkaSources read (triggers/pgsink-source.yaml,
@@ -38,6 +40,10 @@ type broker struct {
 func newBroker() (*broker, error) {
 	cmd := exec.Command(os.Args[0], "broker")
 	cmd.Stderr = os.Stderr
+	if debugging {
+		cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
+		fmt.Fprintf(os.Stderr, "%s broker process starts (its gctrace times count from here)\n", time.Now().Format("15:04:05.000"))
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -93,11 +99,13 @@ func (b *broker) Close() {
 // its stdin closes (the bench ended, however it ended).
 func runBroker() error {
 	c, err := kfake.NewCluster(kfake.Ports(0), kfake.DefaultNumPartitions(1),
+		kafkabroker.InMemory(),
 		kfake.SeedTopics(partitions, pgTopic, chTopic), kfake.SeedTopics(1, "dead-letter-topic"))
 	if err != nil {
 		return fmt.Errorf("kfake: %w", err)
 	}
 	defer c.Close()
+	defer stallDetector("broker")()
 	fmt.Println(strings.Join(c.ListenAddrs(), ","))
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	return nil

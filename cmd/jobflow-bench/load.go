@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -186,6 +187,24 @@ type producer struct {
 	errs chan error
 	done chan struct{}
 	n    int64
+
+	mu   sync.Mutex
+	acks []time.Duration // paced records' send to broker acknowledgement, since last taken
+}
+
+func (pr *producer) observe(d time.Duration) {
+	pr.mu.Lock()
+	pr.acks = append(pr.acks, d)
+	pr.mu.Unlock()
+}
+
+// takeAcks returns the acknowledgement times observed since the last call.
+func (pr *producer) takeAcks() []time.Duration {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	a := pr.acks
+	pr.acks = nil
+	return a
 }
 
 func newProducer(brokers []string) (*producer, error) {
@@ -245,7 +264,8 @@ func (pr *producer) paced(ctx context.Context, n, rate int, mk func(i int) (*sar
 	acked := make(chan struct{})
 	go func() {
 		for range n {
-			<-pr.p.Successes()
+			m := <-pr.p.Successes()
+			pr.observe(time.Since(m.Timestamp))
 		}
 		close(acked)
 	}()
@@ -267,6 +287,7 @@ func (pr *producer) paced(ctx context.Context, n, rate int, mk func(i int) (*sar
 			if err != nil {
 				return err
 			}
+			m.Timestamp = time.Now()
 			pr.p.Input() <- m
 		}
 	}

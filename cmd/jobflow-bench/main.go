@@ -43,6 +43,7 @@ type options struct {
 	Rates          map[string]float64 `envconfig:"BENCH_RATES" desc:"for latency runs without the sinks part: the rates to take fractions of, e.g. pgsink:60000,chsink:140000"`
 	Only           []string           `envconfig:"BENCH_ONLY" desc:"run only these parts (raw,naive,sinks,kafka-engine,latency); empty: all"`
 	Out            string             `envconfig:"BENCH_OUT" desc:"also write the table to this file"`
+	Debug          bool               `envconfig:"BENCH_DEBUG" desc:"print the engine's state in drain runs, a 250 ms latency timeline, stalls of the bench and broker processes and the broker's GC trace"`
 	CPUProfile     string             `envconfig:"BENCH_CPUPROFILE" desc:"write a CPU profile of the bench process (engine, dispatcher, broker) to this file"`
 }
 
@@ -67,6 +68,7 @@ func main() {
 		return
 	}
 	if len(os.Args) > 1 && os.Args[1] == "broker" {
+		debugging = os.Getenv("BENCH_DEBUG") != "" // set by the bench for its child
 		if err := runBroker(); err != nil {
 			fmt.Fprintln(os.Stderr, "jobflow-bench broker:", err)
 			os.Exit(1)
@@ -78,6 +80,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "jobflow-bench:", err)
 		os.Exit(2)
 	}
+	debugging = o.Debug
 	var err error
 	if o.Root, err = filepath.Abs(o.Root); err == nil {
 		o.Dir, err = filepath.Abs(o.Dir)

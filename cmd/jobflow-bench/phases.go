@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
 	"syscall"
@@ -419,7 +418,9 @@ func (b *bench) latencyRun(fn string, load float64, br *broker, pgURL, chDB stri
 	startMS = uint64(time.Now().UnixMilli())
 	before, beforeRec := deliveryHistogram(fn+"-source"), recordHistogram(fn+"-source")
 	start := time.Now()
-	stopTimeline := b.timeline(eng, fn)
+	stopStalls := stallDetector("bench")
+	defer stopStalls()
+	stopTimeline := b.timeline(eng, fn, p)
 	if err := p.paced(b.ctx, n, rate, func(i int) (*sarama.ProducerMessage, error) { return mk(warm + i) }); err != nil {
 		stopTimeline()
 		return err
@@ -488,9 +489,9 @@ func perK(sec float64, events int) float64 {
 }
 
 // watch prints the function's scale and its source's state every 2 s
-// when BENCH_DEBUG is set.
+// when BENCH_DEBUG is set (debug.go).
 func (b *bench) watch(eng *engineRun, function string) func() {
-	if os.Getenv("BENCH_DEBUG") == "" {
+	if !debugging {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -512,14 +513,20 @@ func (b *bench) watch(eng *engineRun, function string) func() {
 	return func() { close(done) }
 }
 
-// timeline prints, every second of a latency run, the records
-// acknowledged in it with their latency and what is in flight, so that a
-// p99 can be told from a stall.
-func (b *bench) timeline(eng *engineRun, fn string) func() {
+// timeline prints, every second of a latency run (250 ms with
+// BENCH_DEBUG), the records acknowledged in it with their latency, what is
+// in flight, and the records produced with the slowest send-to-broker
+// acknowledgement, so that a p99 can be told from a stall and a stall
+// placed.
+func (b *bench) timeline(eng *engineRun, fn string, p *producer) func() {
 	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)
-		t := time.NewTicker(time.Second)
+		step := time.Second
+		if debugging {
+			step = 250 * time.Millisecond
+		}
+		t := time.NewTicker(step)
 		defer t.Stop()
 		prev, prevD := recordHistogram(fn+"-source"), deliveryHistogram(fn+"-source")
 		for i := 1; ; i++ {
@@ -532,8 +539,13 @@ func (b *bench) timeline(eng *engineRun, fn string) func() {
 			h, d := cur.since(prev), curD.since(prevD)
 			prev, prevD = cur, curD
 			st := eng.eng.Status().Sources[fn+"-source"]
-			b.say("  %s %2ds: %6d acknowledged, p50 %s, p99 %s, max ≤ %s (the HTTP delivery: p99 %s); in flight %d", fn, i, h.count,
-				ms(h.quantile(0.5)), ms(h.quantile(0.99)), ms(h.quantile(1)), ms(d.quantile(0.99)), st.InFlight)
+			acks := p.takeAcks()
+			var ackMax time.Duration
+			for _, a := range acks {
+				ackMax = max(ackMax, a)
+			}
+			b.say("  %s %5.2fs: %6d acknowledged, p50 %s, p99 %s, max ≤ %s (the HTTP delivery: p99 %s); in flight %d; produced %d, slowest %s", fn, float64(i)*step.Seconds(), h.count,
+				ms(h.quantile(0.5)), ms(h.quantile(0.99)), ms(h.quantile(1)), ms(d.quantile(0.99)), st.InFlight, len(acks), ms(ackMax))
 		}
 	}()
 	return func() { close(done); <-stopped }

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/jobflow/jobflow/internal/kafkabroker"
 	"github.com/jobflow/jobflow/internal/procs"
 	"github.com/jobflow/jobflow/pkg/pgdb"
 )
@@ -133,7 +134,7 @@ func ClickHouseDB(t testing.TB) (addr, db string) {
 // topics and returns its bootstrap addresses; it stops when the test ends.
 func Kafka(t testing.TB, partitions int32, topics ...string) []string {
 	t.Helper()
-	opts := []kfake.Opt{kfake.Ports(0), kfake.DefaultNumPartitions(1)}
+	opts := []kfake.Opt{kfake.Ports(0), kfake.DefaultNumPartitions(1), kafkabroker.InMemory()}
 	if len(topics) > 0 {
 		opts = append(opts, kfake.SeedTopics(partitions, topics...))
 	}
