@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -529,6 +530,7 @@ func (b *bench) timeline(eng *engineRun, fn string, p *producer) func() {
 		t := time.NewTicker(step)
 		defer t.Stop()
 		prev, prevD := recordHistogram(fn+"-source"), deliveryHistogram(fn+"-source")
+		prevW := map[string]histogram{}
 		for i := 1; ; i++ {
 			select {
 			case <-done:
@@ -544,11 +546,37 @@ func (b *bench) timeline(eng *engineRun, fn string, p *producer) func() {
 			for _, a := range acks {
 				ackMax = max(ackMax, a)
 			}
-			b.say("  %s %5.2fs: %6d acknowledged, p50 %s, p99 %s, max ≤ %s (the HTTP delivery: p99 %s); in flight %d; produced %d, slowest %s", fn, float64(i)*step.Seconds(), h.count,
-				ms(h.quantile(0.5)), ms(h.quantile(0.99)), ms(h.quantile(1)), ms(d.quantile(0.99)), st.InFlight, len(acks), ms(ackMax))
+			writes := ""
+			if debugging {
+				writes = b.sinkWrites(eng, fn, prevW)
+			}
+			b.say("  %s %5.2fs: %6d acknowledged, p50 %s, p99 %s, max ≤ %s (the HTTP delivery: p99 %s); in flight %d; produced %d, slowest %s%s", fn, float64(i)*step.Seconds(), h.count,
+				ms(h.quantile(0.5)), ms(h.quantile(0.99)), ms(h.quantile(1)), ms(d.quantile(0.99)), st.InFlight, len(acks), ms(ackMax), writes)
 		}
 	}()
 	return func() { close(done); <-stopped }
+}
+
+// sinkWrites tells the writes each instance of the sink fn made since the
+// last call (from its /metrics: jobflow_sink_batch_duration_seconds and
+// jobflow_sink_batch_size); prev keeps the last snapshots.
+func (b *bench) sinkWrites(eng *engineRun, fn string, prev map[string]histogram) string {
+	sc := eng.eng.Status().Functions[fn].Scale
+	if sc == nil {
+		return ""
+	}
+	var out strings.Builder
+	for _, in := range sc.PerInstance {
+		d := instanceHistogram(in.URL, "jobflow_sink_batch_duration_seconds", "function", fn)
+		n := instanceHistogram(in.URL, "jobflow_sink_batch_size", "function", fn)
+		dd, nd := d.since(prev["d"+in.URL]), n.since(prev["n"+in.URL])
+		prev["d"+in.URL], prev["n"+in.URL] = d, n
+		if dd.count > 0 {
+			fmt.Fprintf(&out, "; instance %d: %d writes of %.0f rows, p50 %s, p99 %s", in.Slot, dd.count, nd.sum/float64(max(nd.count, 1)),
+				ms(dd.quantile(0.5)), ms(dd.quantile(0.99)))
+		}
+	}
+	return out.String()
 }
 
 // scaleNote tells how the function's pool moved during a run.

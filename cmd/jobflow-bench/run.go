@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/jobflow/jobflow/internal/engine"
 	"github.com/jobflow/jobflow/internal/procs"
@@ -105,6 +109,7 @@ func (r *engineRun) stop() error {
 // record to the sink to its acknowledgement, i.e. what the sink adds.
 type histogram struct {
 	count  uint64
+	sum    float64
 	bounds []float64
 	cum    []uint64
 }
@@ -120,6 +125,31 @@ func recordHistogram(source string) histogram {
 
 func sourceHistogram(metric, source string) histogram {
 	mfs, _ := prometheus.DefaultGatherer.Gather()
+	return findHistogram(mfs, metric, "source", source)
+}
+
+// instanceHistogram is a histogram of a function instance, read from its
+// /metrics (e.g. jobflow_sink_batch_duration_seconds, function=chsink).
+func instanceHistogram(url, metric, label, value string) histogram {
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		return histogram{}
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	byName, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return histogram{}
+	}
+	mfs := make([]*dto.MetricFamily, 0, len(byName))
+	for _, mf := range byName {
+		mfs = append(mfs, mf)
+	}
+	return findHistogram(mfs, metric, label, value)
+}
+
+// findHistogram is the first histogram of metric whose label has value.
+func findHistogram(mfs []*dto.MetricFamily, metric, label, value string) histogram {
 	for _, mf := range mfs {
 		if mf.GetName() != metric {
 			continue
@@ -127,12 +157,12 @@ func sourceHistogram(metric, source string) histogram {
 		for _, m := range mf.GetMetric() {
 			match := false
 			for _, l := range m.GetLabel() {
-				match = match || (l.GetName() == "source" && l.GetValue() == source)
+				match = match || (l.GetName() == label && l.GetValue() == value)
 			}
 			if !match {
 				continue
 			}
-			h := histogram{count: m.GetHistogram().GetSampleCount()}
+			h := histogram{count: m.GetHistogram().GetSampleCount(), sum: m.GetHistogram().GetSampleSum()}
 			for _, b := range m.GetHistogram().GetBucket() {
 				h.bounds = append(h.bounds, b.GetUpperBound())
 				h.cum = append(h.cum, b.GetCumulativeCount())
@@ -145,7 +175,7 @@ func sourceHistogram(metric, source string) histogram {
 
 // since is h minus an earlier snapshot.
 func (h histogram) since(prev histogram) histogram {
-	out := histogram{count: h.count - prev.count, bounds: h.bounds, cum: make([]uint64, len(h.cum))}
+	out := histogram{count: h.count - prev.count, sum: h.sum - prev.sum, bounds: h.bounds, cum: make([]uint64, len(h.cum))}
 	for i := range h.cum {
 		out.cum[i] = h.cum[i]
 		if i < len(prev.cum) {
