@@ -38,9 +38,9 @@ type options struct {
 	CHRows         int                `envconfig:"BENCH_CH_ROWS" default:"300000" desc:"rows for the ClickHouse runs"`
 	NaiveRows      int                `envconfig:"BENCH_NAIVE_ROWS" default:"20000" desc:"rows loaded for the naive runs"`
 	NaiveFor       time.Duration      `envconfig:"BENCH_NAIVE_FOR" default:"15s" desc:"how long a naive run is measured"`
-	LatencyFor     time.Duration      `envconfig:"BENCH_LATENCY_FOR" default:"10s" desc:"how long the half-load runs produce (their records are made beforehand and held in RAM)"`
-	Loads          []float64          `envconfig:"BENCH_LOADS" default:"0.5,0.25" desc:"the latency runs feed each sink at these fractions of the rate it reached (the first also runs ClickHouse's Kafka engine side by side)"`
-	Rates          map[string]float64 `envconfig:"BENCH_RATES" desc:"for latency runs without the sinks part: the rates to take fractions of, e.g. pgsink:60000,chsink:140000"`
+	LatencyFor     time.Duration      `envconfig:"BENCH_LATENCY_FOR" default:"10s" desc:"how long the latency runs produce (half as long for the fed-capacity runs; records are made beforehand and held in RAM)"`
+	Loads          []float64          `envconfig:"BENCH_LOADS" default:"0.5,0.25" desc:"the latency runs feed each sink at these fractions of its fed capacity (the last is run again for chsink beside ClickHouse's Kafka engine)"`
+	Rates          map[string]float64 `envconfig:"BENCH_RATES" desc:"for latency runs without the sinks part: the drain rates to feed at, e.g. pgsink:90000,chsink:200000"`
 	Only           []string           `envconfig:"BENCH_ONLY" desc:"run only these parts (raw,naive,sinks,kafka-engine,latency); empty: all"`
 	Out            string             `envconfig:"BENCH_OUT" desc:"also write the table to this file"`
 	Debug          bool               `envconfig:"BENCH_DEBUG" desc:"print the engine's state in drain runs, a 250 ms latency timeline, stalls of the bench and broker processes and the broker's GC trace"`
