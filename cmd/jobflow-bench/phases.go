@@ -543,7 +543,7 @@ func (b *bench) ramp(f feed, eng *engineRun, p *producer, count counter, warm in
 		return fmt.Errorf("%s: not even %d events/s sustained (%s)", f.name, int(float64(f.rate)*rampSteps[0]), strings.Join(steps, "; "))
 	}
 	b.add(result{name: f.name, what: fmt.Sprintf("%s fed at rising rates (%.0f-%.0f %% of the %d/s it drained, %s each) until it falls behind: the highest rate sustained", f.fn,
-		100*rampSteps[0], 100*rampSteps[len(rampSteps)-1], f.rate, step),
+		100*rampSteps[0], 100*rampSteps[len(rampSteps)-1], f.rate, step.Round(10*time.Millisecond)),
 		rows: int(float64(sustained) * step.Seconds()), took: step, rate: float64(sustained),
 		note: strings.Join(steps, "; ") + scaleNote(eng, f.fn)})
 	return nil
