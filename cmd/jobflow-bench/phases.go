@@ -316,7 +316,7 @@ func (b *bench) naive() error {
 // (BENCH_LOADS) and reads the engine's latency histograms; last, chsink
 // runs side by side with ClickHouse's Kafka engine on the same topic.
 func (b *bench) latency() error {
-	sinks := []string{"pgsink", "chsink"}
+	sinks := b.o.Sinks
 	for _, fn := range sinks {
 		drained := b.rates[fn]
 		if drained <= 0 {
@@ -336,7 +336,7 @@ func (b *bench) latency() error {
 			}
 		}
 	}
-	if b.o.wants("kafka-engine") && len(b.o.Loads) > 0 {
+	if b.o.wants("kafka-engine") && len(b.o.Loads) > 0 && slices.Contains(sinks, "chsink") {
 		load := b.o.Loads[len(b.o.Loads)-1]
 		return b.feedRun(feed{fn: "chsink", rate: int(b.rates["chsink fed"] * load), withKafkaEngine: true,
 			name: fmt.Sprintf("chsink at %.0f%% load beside the Kafka engine", load*100)})
