@@ -41,7 +41,7 @@ func startKafkaEngine(ctx context.Context, addr, db string, brokers []string, gr
 	stmts := []string{
 		target,
 		fmt.Sprintf(`CREATE TABLE job_events_queue (
-			job_id String, event String, ts DateTime, ts_ms UInt64, sleep UInt64, data_size UInt64, event_id String
+			job_id UUID, event String, ts DateTime, ts_ms UInt64, sleep UInt64, data_size UInt64, event_id String
 		) ENGINE = Kafka SETTINGS kafka_broker_list = '%s', kafka_topic_list = '%s', kafka_group_name = '%s',
 		  kafka_format = 'CSV', kafka_num_consumers = 1`, strings.Join(brokers, ","), chTopic, group),
 		`CREATE MATERIALIZED VIEW job_events_consumer TO job_events AS

@@ -2,6 +2,7 @@ package eventstore_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,5 +50,47 @@ func TestInsertDedupesRedeliveredBatchesAndStats(t *testing.T) {
 	}
 	if st.Created != 50 || st.Finished != 50 || st.AvgDurationMS != 100 {
 		t.Fatalf("stats = %+v", st)
+	}
+}
+
+// A table made by an older jobflow, with job_id as String, keeps working:
+// rows are written and read by the id's text.
+func TestATableWithStringJobIDsKeepsWorking(t *testing.T) {
+	addr, db := testenv.ClickHouseDB(t)
+	ctx := context.Background()
+	old := strings.Replace(eventstore.Schema, "job_id    UUID,", "job_id    String,", 1)
+	if old == eventstore.Schema {
+		t.Fatal("schema has no UUID job_id to replace")
+	}
+	s, err := eventstore.Open(ctx, addr, db) // makes the new table
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"DROP TABLE job_events", old} {
+		if err := s.Conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	if s, err = eventstore.Open(ctx, addr, db); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var typ string
+	if err := s.Conn.QueryRow(ctx, "SELECT type FROM system.columns WHERE database = currentDatabase() AND table = 'job_events' AND name = 'job_id'").Scan(&typ); err != nil || typ != "String" {
+		t.Fatalf("job_id type %q (%v), want the old String kept", typ, err)
+	}
+	id := uuid.New()
+	at := time.Date(2026, 11, 23, 17, 0, 0, 0, time.UTC)
+	if err := s.Insert(ctx, []job.EventLine{{JobID: id, Event: job.StatusCreate, TS: at, EventID: "c"},
+		{JobID: id, Event: job.StatusFinish, TS: at.Add(time.Second), EventID: "f"}}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.EventsOf(ctx, id.String())
+	if err != nil || len(evs) != 2 || evs[0] != "create" || evs[1] != "finish" {
+		t.Fatalf("events %v (%v), want [create finish]", evs, err)
+	}
+	if st, err := s.Stats(ctx); err != nil || st.Created != 1 || st.Finished != 1 {
+		t.Fatalf("stats %+v (%v)", st, err)
 	}
 }
