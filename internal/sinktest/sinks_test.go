@@ -286,17 +286,28 @@ func TestSinksKilledMidBatchAndRedelivered(t *testing.T) {
 		newEvent(t, "bad-row-3", job.TypeRow, "k3", event.ApplicationJSON, []byte(`{"payload":`)),
 		newEvent(t, "bad-row-4", "dev.jobflow.unknown", "k4", event.ApplicationJSON, []byte(`{}`)),
 	})
-	badCH := records(t, chTopic, []event.Event{
-		newEvent(t, "bad-csv-1", job.TypeCSV, "k1", "text/csv", []byte("not,a,line\n")),
-		newEvent(t, "bad-csv-2", job.TypeCSV, "k2", "text/csv", []byte(uuid.NewString()+",started,2026-11-23 17:32:58,1,1,1,e\n")),
-	})
-	mix := func(recs, bad []*sarama.ProducerMessage) []*sarama.ProducerMessage {
-		out := append([]*sarama.ProducerMessage(nil), recs[:len(recs)/2]...)
-		out = append(out, bad...)
-		return append(out, recs[len(recs)/2:]...)
+	// Spread over the stream and the partitions (random keys): a fast
+	// sink drains its queues as records come, and an invalid event that
+	// happens to be alone in the queue goes alone, not in a batch.
+	var badCHEvents []event.Event
+	for i := range 4 {
+		badCHEvents = append(badCHEvents,
+			newEvent(t, fmt.Sprintf("bad-csv-%d", 2*i), job.TypeCSV, uuid.NewString(), "text/csv", []byte("not,a,line\n")),
+			newEvent(t, fmt.Sprintf("bad-csv-%d", 2*i+1), job.TypeCSV, uuid.NewString(), "text/csv", []byte(uuid.NewString()+",started,2026-11-23 17:32:58,1,1,1,e\n")))
 	}
-	produce(t, producer, mix(pgRecs, badPG))
-	produce(t, producer, mix(chRecs, badCH))
+	badCH := records(t, chTopic, badCHEvents)
+	// mix puts the invalid records among recs, in groups at even spacing.
+	mix := func(recs, bad []*sarama.ProducerMessage, groups int) []*sarama.ProducerMessage {
+		var out []*sarama.ProducerMessage
+		per, step := len(bad)/groups, len(recs)/(groups+1)
+		for g := range groups {
+			out = append(out, recs[g*step:(g+1)*step]...)
+			out = append(out, bad[g*per:(g+1)*per]...)
+		}
+		return append(out, recs[groups*step:]...)
+	}
+	produce(t, producer, mix(pgRecs, badPG, 1))
+	produce(t, producer, mix(chRecs, badCH, 4))
 	produce(t, producer, records(t, pgTopic, rowEvents(t, creates, "late-create-")))
 	waitFor(t, "the redelivered records delivered, the invalid ones dead-lettered", 3*time.Minute, func() bool {
 		st := eng.Status().Sources
@@ -325,8 +336,9 @@ func TestSinksKilledMidBatchAndRedelivered(t *testing.T) {
 			t.Errorf("source %s: %d batches, %d delivered one by one: the test did not exercise batched delivery", name, s.Batches, s.BatchFallbacks)
 		}
 	}
-	t.Logf("postgres: %d jobs, all finished, untouched by the redelivery; clickhouse: %d events once each (%d stored rows before dedupe); batches pgsink %d, chsink %d; retries pgsink %d, chsink %d; restarts pgsink %d, chsink %d",
-		n, len(lines), raw, st.Sources["pgsink-source"].Batches, st.Sources["chsink-source"].Batches,
+	t.Logf("postgres: %d jobs, all finished, untouched by the redelivery; clickhouse: %d events once each (%d stored rows before dedupe); batches pgsink %d (%d one by one), chsink %d (%d one by one); retries pgsink %d, chsink %d; restarts pgsink %d, chsink %d",
+		n, len(lines), raw, st.Sources["pgsink-source"].Batches, st.Sources["pgsink-source"].BatchFallbacks,
+		st.Sources["chsink-source"].Batches, st.Sources["chsink-source"].BatchFallbacks,
 		st.Sources["pgsink-source"].Failures, st.Sources["chsink-source"].Failures,
 		st.Functions["pgsink"].Restarts, st.Functions["chsink"].Restarts)
 }
