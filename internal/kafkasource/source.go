@@ -301,7 +301,20 @@ func (s *Source) deliver(ctx context.Context, m *sarama.ConsumerMessage) bool {
 	if !ok {
 		return true
 	}
-	return s.deliverEvent(ctx, e, start)
+	outcome, last := s.cfg.Retrier.Deliver(ctx, e)
+	observeOutcome(s.cfg.Name, outcome, time.Since(start))
+	switch outcome {
+	case Delivered:
+		s.stats.delivered.Add(1)
+	case DeadLettered:
+		s.stats.deadLettered.Add(1)
+		s.log.Warn("event dead-lettered", "id", e.ID(), "type", e.Type(), "status", last.Status, "err", last.Err)
+	case Dropped:
+		s.stats.dropped.Add(1)
+		s.log.Error("event refused by its sink and no dead-letter sink: dropped", "id", e.ID(), "type", e.Type(),
+			"status", last.Status, "body", string(last.Body))
+	}
+	return outcome != Aborted
 }
 
 // toEvent maps m; a record that cannot be mapped at all is counted as
@@ -316,28 +329,4 @@ func (s *Source) toEvent(ctx context.Context, m *sarama.ConsumerMessage, start t
 		return nil, false
 	}
 	return e, true
-}
-
-// deliverEvent delivers e on its own with retries and the dead-letter sink;
-// false means it was not finished.
-func (s *Source) deliverEvent(ctx context.Context, e *event.Event, start time.Time) bool {
-	outcome, last := s.cfg.Retrier.Deliver(ctx, e)
-	s.outcome(e, outcome, last, start)
-	return outcome != Aborted
-}
-
-// outcome counts and logs how e's delivery ended.
-func (s *Source) outcome(e *event.Event, outcome Outcome, last Attempt, start time.Time) {
-	observeOutcome(s.cfg.Name, outcome, time.Since(start))
-	switch outcome {
-	case Delivered:
-		s.stats.delivered.Add(1)
-	case DeadLettered:
-		s.stats.deadLettered.Add(1)
-		s.log.Warn("event dead-lettered", "id", e.ID(), "type", e.Type(), "status", last.Status, "err", last.Err)
-	case Dropped:
-		s.stats.dropped.Add(1)
-		s.log.Error("event refused by its sink and no dead-letter sink: dropped", "id", e.ID(), "type", e.Type(),
-			"status", last.Status, "body", string(last.Body))
-	}
 }
