@@ -95,13 +95,18 @@ func (s KafkaSource) Ordered() bool {
 
 // MaxInFlight is the cap on unordered deliveries in flight (default 100).
 func (s KafkaSource) MaxInFlight() (int, error) {
-	v, ok := s.Annotations[AnnotationMaxInFlight]
+	return s.positive(AnnotationMaxInFlight, 100)
+}
+
+// positive is the positive integer of annotation name, or def when unset.
+func (s KafkaSource) positive(name string, def int) (int, error) {
+	v, ok := s.Annotations[name]
 	if !ok {
-		return 100, nil
+		return def, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
-		return 0, fmt.Errorf("kafkasource %s: %s %q: want a positive integer", s.Name, AnnotationMaxInFlight, v)
+		return 0, fmt.Errorf("kafkasource %s: %s %q: want a positive integer", s.Name, name, v)
 	}
 	return n, nil
 }
@@ -109,13 +114,9 @@ func (s KafkaSource) MaxInFlight() (int, error) {
 // BatchSize is the most records sent in one request (default 1: one event
 // per request); more than 1 needs unordered delivery.
 func (s KafkaSource) BatchSize() (int, error) {
-	v, ok := s.Annotations[AnnotationBatchSize]
-	if !ok {
-		return 1, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("kafkasource %s: %s %q: want a positive integer", s.Name, AnnotationBatchSize, v)
+	n, err := s.positive(AnnotationBatchSize, 1)
+	if err != nil {
+		return 0, err
 	}
 	if n > 1 && s.Ordered() {
 		return 0, fmt.Errorf("kafkasource %s: %s %d needs unordered delivery (spec.ordering: unordered)", s.Name, AnnotationBatchSize, n)
