@@ -5,8 +5,8 @@ package chsink
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -85,18 +85,11 @@ func (s *Sink) Handle(ctx context.Context, in event.Event) ([]fn.Output, error) 
 // are written; one invalid event refuses the whole batch (400) before
 // anything is written.
 func (s *Sink) HandleBatch(ctx context.Context, in []event.Event) ([]fn.Output, error) {
-	var all []job.EventLine
-	for i := range in {
-		lines, err := decode(in[i])
-		if err != nil {
-			return nil, fmt.Errorf("event %d (id %s): %w", i, in[i].ID(), err)
-		}
-		if all == nil {
-			all = make([]job.EventLine, 0, len(in)*len(lines))
-		}
-		all = append(all, lines...)
+	lines, err := fn.DecodeBatch(in, decode)
+	if err != nil {
+		return nil, err
 	}
-	return nil, s.write(ctx, all)
+	return nil, s.write(ctx, slices.Concat(lines...))
 }
 
 func decode(in event.Event) ([]job.EventLine, error) {

@@ -80,6 +80,21 @@ func ReadEvents(r *http.Request) ([]event.Event, error) {
 	return events, nil
 }
 
+// DecodeBatch decodes every event of a batch with decode, before anything
+// is written: the first that fails refuses the whole batch, named by its
+// place and id (with decode's status, 400 for an invalid event).
+func DecodeBatch[T any](in []event.Event, decode func(event.Event) (T, error)) ([]T, error) {
+	out := make([]T, len(in))
+	for i := range in {
+		v, err := decode(in[i])
+		if err != nil {
+			return nil, fmt.Errorf("event %d (id %s): %w", i, in[i].ID(), err)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
 // HandleBatch runs a BatchHandler over the whole batch and emits its
 // outputs; a handler that takes one event at a time answers ErrNoBatch.
 // A batch has no reply: every output needs a sink.

@@ -5,7 +5,6 @@ package pgsink
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -83,13 +82,9 @@ func (s *Sink) Handle(ctx context.Context, in event.Event) ([]fn.Output, error) 
 // are committed; one invalid event refuses the whole batch (400) before
 // anything is written.
 func (s *Sink) HandleBatch(ctx context.Context, in []event.Event) ([]fn.Output, error) {
-	rows := make([]job.Row, len(in))
-	for i := range in {
-		row, err := decode(in[i])
-		if err != nil {
-			return nil, fmt.Errorf("event %d (id %s): %w", i, in[i].ID(), err)
-		}
-		rows[i] = row
+	rows, err := fn.DecodeBatch(in, decode)
+	if err != nil {
+		return nil, err
 	}
 	return nil, s.write(ctx, rows...)
 }
