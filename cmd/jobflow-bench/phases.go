@@ -348,8 +348,8 @@ func (b *bench) latency() error {
 type feed struct {
 	fn, name string
 	rate     int
-	// capacity: measure the rate acknowledged while producing (for
-	// BENCH_LATENCY_FOR/2 after a 2 s warm-up) instead of latencies.
+	// capacity: find the highest rate the sink sustains (ramp) instead of
+	// measuring latencies; rate is then the drain rate the ramp rises to.
 	capacity bool
 	// withKafkaEngine: ClickHouse's Kafka engine reads the same topic.
 	withKafkaEngine bool
@@ -390,46 +390,40 @@ func (b *bench) feedRun(f feed) error {
 	if err != nil {
 		return err
 	}
+	defer br.Close()
 	var count counter
 	var closeCount func()
 	pgURL, chDB := b.o.PostgresURL, "bench_latency"
-	var ke *kafkaEngine
-	startMS := uint64(time.Now().UnixMilli())
 	if fn == "pgsink" {
 		if pgURL, err = freshPostgres(ctx, b.o.PostgresURL, "bench_latency"); err != nil {
-			br.Close()
 			return err
 		}
 		count, closeCount, err = pgCounter(ctx, pgURL)
 	} else {
 		if err = freshClickHouse(ctx, b.o.ClickHouseAddr, chDB); err != nil {
-			br.Close()
 			return err
 		}
 		count, closeCount, err = chCounter(b.o.ClickHouseAddr, chDB, "job_events")
-		if err == nil && f.withKafkaEngine {
-			ke, err = startKafkaEngine(ctx, b.o.ClickHouseAddr, "bench_kafka_latency", br.addrs, "clickhouse-kafka-engine-latency")
-		}
-	}
-	m := &maker{fn: fn}
-	if err == nil {
-		err = m.prepare(warm + n)
 	}
 	if err != nil {
-		br.Close()
 		return err
 	}
-	err = b.feedEngine(f, br, pgURL, chDB, warm, n, count, m, ke, startMS)
-	closeCount()
-	if ke != nil {
-		_ = ke.stop(context.Background())
+	defer closeCount()
+	var ke *kafkaEngine
+	if f.withKafkaEngine {
+		if ke, err = startKafkaEngine(ctx, b.o.ClickHouseAddr, "bench_kafka_latency", br.addrs, "clickhouse-kafka-engine-latency"); err != nil {
+			return err
+		}
+		defer func() { _ = ke.stop(context.Background()) }()
 	}
-	br.Close()
-	return err
+	m := &maker{fn: fn}
+	if err := m.prepare(warm + n); err != nil {
+		return err
+	}
+	return b.feedEngine(f, br, pgURL, chDB, warm, n, count, m, ke)
 }
 
-func (b *bench) feedEngine(f feed, br *broker, pgURL, chDB string, warm, n int, count counter,
-	m *maker, ke *kafkaEngine, startMS uint64) error {
+func (b *bench) feedEngine(f feed, br *broker, pgURL, chDB string, warm, n int, count counter, m *maker, ke *kafkaEngine) error {
 	fn, rate := f.fn, f.rate
 	eng, err := startEngine(b.o, br.addrs, pgURL, chDB, nil, fn)
 	if err != nil {
@@ -453,7 +447,7 @@ func (b *bench) feedEngine(f feed, br *broker, pgURL, chDB string, warm, n int, 
 	if _, err := waitCount(b.ctx, count, warm, 2*time.Minute); err != nil {
 		return fmt.Errorf("%s warm-up: %w", fn, err)
 	}
-	startMS = uint64(time.Now().UnixMilli())
+	startMS := uint64(time.Now().UnixMilli())
 	before, beforeRec := deliveryHistogram(fn+"-source"), recordHistogram(fn+"-source")
 	start := time.Now()
 	stopStalls := stallDetector("bench")
