@@ -130,14 +130,16 @@ type heldRecords struct {
 
 func (h *heldRecords) Len() int { return len(h.ends) }
 
-func (h *heldRecords) add(pm *sarama.ProducerMessage) {
-	bytesOf := func(e sarama.Encoder) []byte {
-		if e == nil {
-			return nil
-		}
-		b, _ := e.Encode()
-		return b
+// bytesOf is what e encodes to (nil for none).
+func bytesOf(e sarama.Encoder) []byte {
+	if e == nil {
+		return nil
 	}
+	b, _ := e.Encode()
+	return b
+}
+
+func (h *heldRecords) add(pm *sarama.ProducerMessage) {
 	put := func(b []byte) {
 		h.buf = binary.AppendUvarint(h.buf, uint64(len(b)))
 		h.buf = append(h.buf, b...)

@@ -9,13 +9,6 @@ import (
 )
 
 func TestHeldRecordsGiveBackWhatWasHeld(t *testing.T) {
-	bytesOf := func(e sarama.Encoder) []byte {
-		if e == nil {
-			return nil
-		}
-		b, _ := e.Encode()
-		return b
-	}
 	var originals []*sarama.ProducerMessage
 	held := &heldRecords{topic: chTopic}
 	for _, l := range benchLines(50, time.Now()) {
