@@ -38,14 +38,14 @@ type options struct {
 	CHRows         int                `envconfig:"BENCH_CH_ROWS" default:"300000" desc:"rows for the ClickHouse runs"`
 	NaiveRows      int                `envconfig:"BENCH_NAIVE_ROWS" default:"20000" desc:"rows loaded for the naive runs"`
 	NaiveFor       time.Duration      `envconfig:"BENCH_NAIVE_FOR" default:"15s" desc:"how long a naive run is measured"`
-	LatencyFor     time.Duration      `envconfig:"BENCH_LATENCY_FOR" default:"10s" desc:"how long the latency runs produce (half as long for the fed-capacity runs; records are made beforehand and held in RAM)"`
+	LatencyFor     time.Duration      `envconfig:"BENCH_LATENCY_FOR" default:"10s" desc:"how long the latency runs produce (a sixth of it per step of the fed-capacity ramp; records are made beforehand and held in RAM)"`
 	Loads          []float64          `envconfig:"BENCH_LOADS" default:"0.5,0.25" desc:"the latency runs feed each sink at these fractions of its fed capacity (the last is run again for chsink beside ClickHouse's Kafka engine)"`
 	Rates          map[string]float64 `envconfig:"BENCH_RATES" desc:"for latency runs without the sinks part: the drain rates to feed at, e.g. pgsink:90000,chsink:200000"`
 	Sinks          []string           `envconfig:"BENCH_SINKS" default:"pgsink,chsink" desc:"the sinks the latency part runs"`
 	Only           []string           `envconfig:"BENCH_ONLY" desc:"run only these parts (raw,naive,sinks,kafka-engine,latency); empty: all"`
 	Out            string             `envconfig:"BENCH_OUT" desc:"also write the table to this file"`
 	Debug          bool               `envconfig:"BENCH_DEBUG" desc:"print the engine's state in drain runs, a 250 ms latency timeline, stalls of the bench and broker processes and the broker's GC trace"`
-	CPUProfile     string             `envconfig:"BENCH_CPUPROFILE" desc:"write a CPU profile of the bench process (engine, dispatcher, broker) to this file"`
+	CPUProfile     string             `envconfig:"BENCH_CPUPROFILE" desc:"write a CPU profile of the bench process (engine, dispatcher, producer; the broker runs in a child process) to this file"`
 }
 
 func (o *options) engineDir() string { return filepath.Join(o.Dir, "engine") }
