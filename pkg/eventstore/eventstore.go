@@ -15,6 +15,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/google/uuid"
 
 	"github.com/jobflow/jobflow/pkg/job"
 )
@@ -42,7 +43,10 @@ PARTITION BY toYYYYMM(ts)
 ORDER BY (job_id, event)`
 
 // Store reads and writes job events.
-type Store struct{ Conn driver.Conn }
+type Store struct {
+	Conn    driver.Conn
+	textIDs bool // job_id is a String column (a table made by an older jobflow)
+}
 
 // Open connects to addr (host:port of the native protocol) and creates the schema.
 func Open(ctx context.Context, addr, database string) (*Store, error) {
@@ -67,7 +71,12 @@ func Open(ctx context.Context, addr, database string) (*Store, error) {
 		return nil, fmt.Errorf("job_events schema: %w", err)
 	}
 	var idType string
-	if err := conn.QueryRow(ctx, "SELECT type FROM system.columns WHERE database = currentDatabase() AND table = 'job_events' AND name = 'job_id'").Scan(&idType); err == nil && idType != "UUID" {
+	if err := conn.QueryRow(ctx, "SELECT type FROM system.columns WHERE database = currentDatabase() AND table = 'job_events' AND name = 'job_id'").Scan(&idType); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("job_events schema: job_id's type: %w", err)
+	}
+	if idType != "UUID" {
+		s.textIDs = true
 		slog.Warn("job_events.job_id is "+idType+", made by an older jobflow: it works, but ClickHouse's merges cost more; drop the table to have it made again with UUID keys",
 			"database", database)
 	}
@@ -79,6 +88,10 @@ func (s *Store) Close() error { return s.Conn.Close() }
 
 // Insert writes lines in one batch (one INSERT, one part).
 //
+// Rows go in by column, one slice per column: appending row by row boxed
+// every value in an interface and converted each job id to text and back
+// (a tenth of chsink's CPU).
+//
 // The insert runs without ctx's cancellation (bounded by the driver's
 // ReadTimeout instead): clickhouse-go v2.26 closes a connection when its
 // query's context ends, and a context cancelled just after the insert
@@ -86,20 +99,43 @@ func (s *Store) Close() error { return s.Conn.Close() }
 // closed network connection").
 func (s *Store) Insert(ctx context.Context, lines []job.EventLine) error {
 	ctx = context.WithoutCancel(ctx)
+	n := len(lines)
+	var ids any
+	if s.textIDs {
+		t := make([]string, n)
+		for i := range lines {
+			t[i] = lines[i].JobID.String()
+		}
+		ids = t
+	} else {
+		u := make([]uuid.UUID, n)
+		for i := range lines {
+			u[i] = lines[i].JobID
+		}
+		ids = u
+	}
+	events, eventIDs := make([]string, n), make([]string, n)
+	ts := make([]time.Time, n)
+	tsMS, sleep, size := make([]uint64, n), make([]uint64, n), make([]uint64, n)
+	for i := range lines {
+		l := &lines[i]
+		t := l.TS.UTC()
+		events[i], eventIDs[i] = string(l.Event), l.EventID
+		ts[i], tsMS[i] = t.Truncate(time.Second), uint64(t.UnixMilli())
+		sleep[i], size[i] = uint64(l.Sleep), uint64(l.DataSize)
+	}
 	b, err := s.Conn.PrepareBatch(ctx, "INSERT INTO job_events (job_id, event, ts, ts_ms, sleep, data_size, event_id)")
 	if err != nil {
 		return fmt.Errorf("prepare insert: %w", err)
 	}
-	for _, l := range lines {
-		ts := l.TS.UTC()
-		if err := b.Append(l.JobID.String(), string(l.Event), ts.Truncate(time.Second), uint64(ts.UnixMilli()),
-			uint64(l.Sleep), uint64(l.DataSize), l.EventID); err != nil {
+	for i, col := range []any{ids, events, ts, tsMS, sleep, size, eventIDs} {
+		if err := b.Column(i).Append(col); err != nil {
 			_ = b.Abort()
-			return fmt.Errorf("append: %w", err)
+			return fmt.Errorf("append column %d: %w", i, err)
 		}
 	}
 	if err := b.Send(); err != nil {
-		return fmt.Errorf("insert %d events: %w", len(lines), err)
+		return fmt.Errorf("insert %d events: %w", n, err)
 	}
 	return nil
 }
