@@ -45,15 +45,26 @@ XML
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>
 XML
-  if ! running; then
+  launch() {
     # Its own session: a Ctrl-C at the terminal reaches the engine, which
     # stops the server last, not the server directly.
     setsid nohup "$server" --config-file="$dir/config.xml" >"$dir/stdout.log" 2>&1 &
     echo $! >"$pidfile"
-  fi
+  }
+  errlog="$dir/server.err.log"
+  seen=$( [ -f "$errlog" ] && wc -c <"$errlog" || echo 0) retries=0
+  running || launch
   for _ in $(seq 1 300); do
     if curl -fsS "http://127.0.0.1:$http/ping" >/dev/null 2>&1; then echo "127.0.0.1:$tcp"; exit 0; fi
-    running || { echo "clickhouse.sh: server exited" >&2; tail -20 "$dir/server.err.log" "$dir/stdout.log" >&2 || true; exit 1; }
+    if ! running; then
+      # 18.16 does not reuse an address still in TIME-WAIT from a server
+      # stopped a moment ago (back-to-back runs): wait it out (up to 60 s).
+      if [ "$((retries += 1))" -le 35 ] && tail -c +"$((seen + 1))" "$errlog" 2>/dev/null | grep -q "Address already in use"; then
+        echo "clickhouse.sh: port :$tcp or :$http still held after a previous server; retrying" >&2
+        seen=$(wc -c <"$errlog"); sleep 2; launch; continue
+      fi
+      echo "clickhouse.sh: server exited" >&2; tail -n 20 "$errlog" "$dir/stdout.log" >&2 || true; exit 1
+    fi
     sleep 0.2
   done
   echo "clickhouse.sh: no answer on :$http/ping after 60 s (see $dir/server.err.log)" >&2; exit 1
