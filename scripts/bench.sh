@@ -16,11 +16,16 @@ dir="$root/.jobflow/bench"
 mkdir -p "$dir"
 echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 # Bench data is disposable: a ClickHouse data dir grown by earlier runs
-# makes the server slow to start.
+# makes the server slow to start. It is removed when the bench ends, not
+# before it starts: on an ext4 without a journal (these machines) the
+# inode allocator skips inodes freed in the last minutes one by one, and
+# tens of thousands of freshly deleted part files slowed every file
+# ClickHouse then created (cmd/jobflow-bench/db.go: freshClickHouse).
+# Here only what a killed run left behind.
 rm -rf "$dir/clickhouse/data" "$dir/clickhouse/tmp"
 pg=$(scripts/postgres.sh start "$dir/postgres" "${BENCH_PG_PORT:-55434}")
 ch=$(scripts/clickhouse.sh start "$dir/clickhouse" "${BENCH_CH_TCP_PORT:-59002}" "${BENCH_CH_HTTP_PORT:-58125}")
-trap 'scripts/postgres.sh stop "$dir/postgres"; scripts/clickhouse.sh stop "$dir/clickhouse"' EXIT
+trap 'scripts/postgres.sh stop "$dir/postgres"; scripts/clickhouse.sh stop "$dir/clickhouse"; rm -rf "$dir/clickhouse/data" "$dir/clickhouse/tmp"' EXIT
 echo "== servers: $pg  clickhouse $ch"
 
 go build -o "$dir/jobflow-bench" ./cmd/jobflow-bench

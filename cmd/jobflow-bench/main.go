@@ -103,6 +103,9 @@ func main() {
 	}
 	b := &bench{o: &o, ctx: ctx}
 	runErr := b.run()
+	if err := dropTrash(o.ClickHouseAddr); err != nil {
+		fmt.Fprintln(os.Stderr, "jobflow-bench: dropping the earlier runs' tables:", err)
+	}
 	table := b.table()
 	fmt.Println()
 	fmt.Print(table)

@@ -24,6 +24,12 @@ type Config struct {
 	Linger time.Duration
 	// Flushers is how many flushes may run at once.
 	Flushers int
+	// Interval is the least time between the starts of two flushes; 0:
+	// none. While a batch waits for its turn more items join it, so a
+	// steady stream becomes one write per Interval, and an item that comes
+	// after a quiet spell is not delayed at all (unlike a longer Linger).
+	// For a database whose cost is per write more than per row.
+	Interval time.Duration
 	// Timeout bounds one flush.
 	Timeout time.Duration
 }
@@ -116,6 +122,7 @@ func (b *Batcher[T]) Run(ctx context.Context) {
 			}
 		}
 	}()
+	var lastStart time.Time
 	for {
 		var first request[T]
 		select {
@@ -125,6 +132,10 @@ func (b *Batcher[T]) Run(ctx context.Context) {
 		}
 		reqs, n := []request[T]{first}, len(first.items)
 		reqs, n = b.gather(ctx, reqs, n)
+		if !b.waitTurn(ctx, lastStart) {
+			fail(reqs, ErrClosed)
+			return
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -134,6 +145,7 @@ func (b *Batcher[T]) Run(ctx context.Context) {
 		// While every flusher was busy more requests queued up: they join
 		// this batch rather than wait for the next one.
 		reqs, n = b.topUp(reqs, n)
+		lastStart = time.Now()
 		go func() {
 			defer func() { <-sem }()
 			b.flushRequests(reqs, n)
@@ -170,6 +182,23 @@ func (b *Batcher[T]) gather(ctx context.Context, reqs []request[T], n int) ([]re
 		}
 	}
 	return reqs, n
+}
+
+// waitTurn waits until Interval has passed since the last flush started;
+// false if ctx ended first.
+func (b *Batcher[T]) waitTurn(ctx context.Context, lastStart time.Time) bool {
+	wait := time.Until(lastStart.Add(b.cfg.Interval))
+	if b.cfg.Interval <= 0 || wait <= 0 {
+		return true
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // topUp adds the requests already queued, up to MaxItems, without waiting.

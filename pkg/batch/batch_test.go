@@ -175,6 +175,64 @@ func TestBatchGrowsWhileFlushersAreBusy(t *testing.T) {
 	}
 }
 
+// With an Interval, a steady stream is written once per Interval (flush
+// starts at least that far apart, everything that came meanwhile in one
+// batch), while an item after a quiet spell is flushed at once.
+func TestIntervalSpacesFlushesButDoesNotDelayALoneItem(t *testing.T) {
+	const interval = 40 * time.Millisecond
+	var mu sync.Mutex
+	var starts []time.Time
+	var sizes []int
+	b := New(Config{MaxItems: 1000, Flushers: 2, Interval: interval}, func(_ context.Context, items []int) error {
+		mu.Lock()
+		starts, sizes = append(starts, time.Now()), append(sizes, len(items))
+		mu.Unlock()
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.Run(ctx)
+
+	// A stream: an item every 2 ms for 200 ms.
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.Add(ctx, i); err != nil {
+				t.Error(err)
+			}
+		}()
+		time.Sleep(2 * time.Millisecond)
+	}
+	wg.Wait()
+	mu.Lock()
+	flushes := len(starts)
+	for i := 1; i < flushes; i++ {
+		if gap := starts[i].Sub(starts[i-1]); gap < interval-time.Millisecond {
+			t.Errorf("flushes %d and %d started %v apart, want at least %v", i-1, i, gap, interval)
+		}
+	}
+	total := 0
+	for _, n := range sizes {
+		total += n
+	}
+	mu.Unlock()
+	if total != 100 || flushes > 8 {
+		t.Errorf("%d items in %d flushes (sizes %v), want 100 items in about 200ms/%v flushes", total, flushes, sizes, interval)
+	}
+
+	// After a quiet spell longer than the interval, a lone item goes at once.
+	time.Sleep(2 * interval)
+	start := time.Now()
+	if err := b.Add(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > interval/2 {
+		t.Errorf("a lone item after a quiet spell took %v, want it flushed at once", took)
+	}
+}
+
 func TestEnvTakesTheSinksDefaultsForWhatIsUnset(t *testing.T) {
 	t.Setenv("X_BATCH_LINGER", "0s")
 	t.Setenv("X_BATCH_FLUSHERS", "3")

@@ -11,6 +11,7 @@ type Env struct {
 	Linger   *time.Duration `envconfig:"BATCH_LINGER" desc:"how long a batch waits for more rows after its first"`
 	Flushers *int           `envconfig:"BATCH_FLUSHERS" desc:"writes at once"`
 	Timeout  *time.Duration `envconfig:"BATCH_TIMEOUT" desc:"longest a write may take"`
+	Interval *time.Duration `envconfig:"BATCH_INTERVAL" desc:"least time between the starts of two writes (rows arriving meanwhile join the next)"`
 }
 
 // Defaults suit a PostgreSQL writer (the counter).
@@ -30,6 +31,9 @@ func (e Env) Config(def Config) Config {
 	}
 	if e.Timeout != nil {
 		c.Timeout = *e.Timeout
+	}
+	if e.Interval != nil {
+		c.Interval = *e.Interval
 	}
 	return c
 }
