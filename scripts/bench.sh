@@ -21,11 +21,24 @@ echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 # inode allocator skips inodes freed in the last minutes one by one, and
 # tens of thousands of freshly deleted part files slowed every file
 # ClickHouse then created (cmd/jobflow-bench/db.go: freshClickHouse).
-# Here only what a killed run left behind.
-rm -rf "$dir/clickhouse/data" "$dir/clickhouse/tmp"
+# Here only what a killed run left behind. The effect lasts about a
+# minute after the inodes' blocks are written back (ext4's RECENTCY_MIN
+# 60 s, 300 s more while dirty): a run starting sooner after a deletion
+# waits for it to pass (BENCH_SETTLE seconds, 100 by default).
+deleted="$dir/clickhouse.deleted"
+if [ -d "$dir/clickhouse/data" ]; then
+  rm -rf "$dir/clickhouse/data" "$dir/clickhouse/tmp"; sync; date +%s >"$deleted"
+fi
+if [ -f "$deleted" ]; then
+  wait=$(( $(cat "$deleted") + ${BENCH_SETTLE:-100} - $(date +%s) ))
+  if [ "$wait" -gt 0 ]; then
+    echo "== waiting ${wait}s: ClickHouse's files of the previous run were deleted moments ago (see scripts/bench.sh)"
+    sleep "$wait"
+  fi
+fi
 pg=$(scripts/postgres.sh start "$dir/postgres" "${BENCH_PG_PORT:-55434}")
 ch=$(scripts/clickhouse.sh start "$dir/clickhouse" "${BENCH_CH_TCP_PORT:-59002}" "${BENCH_CH_HTTP_PORT:-58125}")
-trap 'scripts/postgres.sh stop "$dir/postgres"; scripts/clickhouse.sh stop "$dir/clickhouse"; rm -rf "$dir/clickhouse/data" "$dir/clickhouse/tmp"' EXIT
+trap 'scripts/postgres.sh stop "$dir/postgres"; scripts/clickhouse.sh stop "$dir/clickhouse"; rm -rf "$dir/clickhouse/data" "$dir/clickhouse/tmp"; sync; date +%s >"$deleted"' EXIT
 echo "== servers: $pg  clickhouse $ch"
 
 go build -o "$dir/jobflow-bench" ./cmd/jobflow-bench
