@@ -45,6 +45,18 @@ XML
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>
 XML
+  # Merges are background work: the server's merge threads (BackgrProcPool,
+  # a fixed pool made at start) run at a lower priority than its inserts and
+  # queries and than the functions on the same cores (CLICKHOUSE_MERGE_NICE,
+  # 0: as the server left them). On 2 cores the merges of many small parts
+  # came in bursts that delayed the sinks' inserts (docs/BENCHMARKS.md).
+  merges_nice() {
+    local n=${CLICKHOUSE_MERGE_NICE:-10} t
+    [ "$n" != 0 ] || return 0
+    for t in /proc/"$(cat "$pidfile")"/task/*; do
+      [ "$(cat "$t/comm" 2>/dev/null)" = BackgrProcPool ] && renice -n "$n" -p "${t##*/}" >/dev/null 2>&1 || true
+    done
+  }
   launch() {
     # Its own session: a Ctrl-C at the terminal reaches the engine, which
     # stops the server last, not the server directly.
@@ -55,7 +67,7 @@ XML
   seen=$( [ -f "$errlog" ] && wc -c <"$errlog" || echo 0) retries=0
   running || launch
   for _ in $(seq 1 300); do
-    if curl -fsS "http://127.0.0.1:$http/ping" >/dev/null 2>&1; then echo "127.0.0.1:$tcp"; exit 0; fi
+    if curl -fsS "http://127.0.0.1:$http/ping" >/dev/null 2>&1; then merges_nice; echo "127.0.0.1:$tcp"; exit 0; fi
     if ! running; then
       # 18.16 does not reuse an address still in TIME-WAIT from a server
       # stopped a moment ago (back-to-back runs): wait it out (up to 60 s).
