@@ -7,7 +7,8 @@
 #     ClickHouse's Kafka table engine on the same topic, latency at half load
 #     (sizes: BENCH_PG_ROWS, BENCH_CH_ROWS, ...: `go run ./cmd/jobflow-bench env`);
 #  3. runs the counters benchmark (pkg/counters) on the same PostgreSQL;
-#  4. runs the delivery (internal/kafkasource) and activator (internal/scaler) benchmarks;
+#  4. runs the delivery (internal/kafkasource), activator (internal/scaler) and
+#     batch decoding (pkg/fn) benchmarks;
 #  5. stops the servers and prints the figures (also in .jobflow/bench/results.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,6 +60,9 @@ if [ -z "${BENCH_SKIP_DELIVERY:-}" ]; then
   echo
   echo "== activator overhead on a warm request (go test -run '^\$' -bench WarmRequest -benchtime 3000x ./internal/scaler)"
   go test -run '^$' -bench WarmRequest -benchtime 3000x ./internal/scaler | tee "$dir/activator.txt"
+  echo
+  echo "== a sink's decoding of a batch of 1000 CSV events, ours and the SDK's (go test -run '^\$' -bench ReadEvents ./pkg/fn)"
+  go test -run '^$' -bench ReadEvents -benchmem ./pkg/fn | tee "$dir/decode.txt"
 fi
 echo
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -25,12 +25,19 @@ start)
     as_pg "$bin/initdb" -D "$data" -U postgres -A trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; exit 1; }
   fi
-  if ! as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+  # A port in the kernel's ephemeral range can be held for a moment by an
+  # outgoing connection (or a server stopped just before): retry then.
+  for try in $(seq 1 15); do
+    as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1 && break
+    seen=$( [ -f "$dir/postgres.log" ] && wc -c <"$dir/postgres.log" || echo 0)
     as_pg "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 -o "-c listen_addresses=127.0.0.1 -p $port \
       -c unix_socket_directories=$dir -c wal_level=logical -c max_wal_senders=10 -c max_replication_slots=10 \
-      -c max_connections=300 -c shared_buffers=256MB -c fsync=${PG_FSYNC:-on}" start >/dev/null \
-      || { tail -20 "$dir/postgres.log" >&2; exit 1; }
-  fi
+      -c max_connections=300 -c shared_buffers=256MB -c fsync=${PG_FSYNC:-on}" start >/dev/null && break
+    if [ "$try" -lt 15 ] && tail -c +"$((seen + 1))" "$dir/postgres.log" | grep -q "Address already in use"; then
+      echo "postgres.sh: port $port is held; retrying" >&2; sleep 2; continue
+    fi
+    tail -n 20 "$dir/postgres.log" >&2; exit 1
+  done
   for db in jobflow dialogs counters; do
     as_pg "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qtAc \
       "SELECT 1 FROM pg_database WHERE datname='$db'" 2>/dev/null | grep -q 1 \
