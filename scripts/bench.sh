@@ -15,6 +15,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 dir="$root/.jobflow/bench"
 mkdir -p "$dir"
+# One bench at a time: a second would share (and then delete) the first's servers.
+exec 9>"$dir/bench.lock"
+flock -n 9 || { echo "bench.sh: another bench is running (lock $dir/bench.lock)" >&2; exit 1; }
 echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 # Bench data is disposable: a ClickHouse data dir grown by earlier runs
 # makes the server slow to start. It is removed when the bench ends, not
