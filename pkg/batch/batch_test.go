@@ -25,9 +25,7 @@ func TestGroupCommitGathersConcurrentCallers(t *testing.T) {
 		}
 		return nil
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go b.Run(ctx)
+	ctx := running(t, b)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 101)
@@ -66,9 +64,7 @@ func TestFailedFlushFailsEveryCallerInIt(t *testing.T) {
 		calls.Add(1)
 		return boom
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go b.Run(ctx)
+	ctx := running(t, b)
 	var wg sync.WaitGroup
 	var failed atomic.Int32
 	for i := range 5 {
@@ -98,9 +94,7 @@ func TestMaxItemsSplitsBatches(t *testing.T) {
 		mu.Unlock()
 		return nil
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go b.Run(ctx)
+	ctx := running(t, b)
 	var wg sync.WaitGroup
 	for i := range 7 {
 		wg.Add(1)
@@ -147,9 +141,7 @@ func TestBatchGrowsWhileFlushersAreBusy(t *testing.T) {
 		}
 		return nil
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go b.Run(ctx)
+	ctx := running(t, b)
 	var wg sync.WaitGroup
 	add := func(i int) {
 		defer wg.Done()
@@ -189,9 +181,7 @@ func TestIntervalSpacesFlushesButDoesNotDelayALoneItem(t *testing.T) {
 		mu.Unlock()
 		return nil
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go b.Run(ctx)
+	ctx := running(t, b)
 
 	// A stream: an item every 2 ms for 200 ms.
 	var wg sync.WaitGroup
@@ -245,4 +235,12 @@ func TestEnvTakesTheSinksDefaultsForWhatIsUnset(t *testing.T) {
 	if want := (Config{MaxItems: 7, Linger: 0, Flushers: 3, Timeout: time.Minute}); got != want {
 		t.Fatalf("Config = %+v, want %+v (explicit 0s linger kept, unset ones defaulted)", got, want)
 	}
+}
+
+// running runs b until the test ends; Add takes the context it returns.
+func running[T any](t *testing.T, b *Batcher[T]) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go b.Run(ctx)
+	return ctx
 }
