@@ -41,6 +41,7 @@ type options struct {
 	LatencyFor     time.Duration      `envconfig:"BENCH_LATENCY_FOR" default:"10s" desc:"how long the latency runs produce (a sixth of it per step of the fed-capacity ramp; records are made beforehand and held in RAM)"`
 	Loads          []float64          `envconfig:"BENCH_LOADS" default:"0.5,0.25" desc:"the latency runs feed each sink at these fractions of its fed capacity (the last is run again for chsink beside ClickHouse's Kafka engine)"`
 	Rates          map[string]float64 `envconfig:"BENCH_RATES" desc:"for latency runs without the sinks part: the drain rates to feed at, e.g. pgsink:90000,chsink:200000"`
+	Fed            map[string]float64 `envconfig:"BENCH_FED" desc:"for latency runs: take these fed capacities instead of measuring them (no ramp), so that two runs feed the same rates, e.g. chsink:112000"`
 	Sinks          []string           `envconfig:"BENCH_SINKS" default:"pgsink,chsink" desc:"the sinks the latency part runs"`
 	Only           []string           `envconfig:"BENCH_ONLY" desc:"run only these parts (raw,naive,sinks,kafka-engine,latency); empty: all"`
 	Out            string             `envconfig:"BENCH_OUT" desc:"also write the table to this file"`
