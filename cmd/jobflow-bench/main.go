@@ -102,7 +102,7 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	b := &bench{o: &o, ctx: ctx}
+	b := &bench{o: &o, ctx: ctx, rates: map[string]float64{}}
 	runErr := b.run()
 	if err := dropTrash(o.ClickHouseAddr); err != nil {
 		fmt.Fprintln(os.Stderr, "jobflow-bench: dropping the earlier runs' tables:", err)
@@ -146,9 +146,6 @@ func (b *bench) add(r result) {
 		r.rate = float64(r.rows) / r.took.Seconds()
 	}
 	b.results = append(b.results, r)
-	if b.rates == nil {
-		b.rates = map[string]float64{}
-	}
 	b.rates[r.name] = r.rate
 	b.say("%-28s %9d rows in %8s = %10.0f rows/s %s %s %s", r.name, r.rows, r.took.Round(time.Millisecond), r.rate, r.p50, r.p99, r.note)
 }

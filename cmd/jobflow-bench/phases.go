@@ -319,9 +319,6 @@ func (b *bench) latency() error {
 	sinks := b.o.Sinks
 	for _, fn := range sinks {
 		if fed := b.o.Fed[fn]; fed > 0 {
-			if b.rates == nil {
-				b.rates = map[string]float64{}
-			}
 			b.rates[fn+" fed"] = fed // given: no ramp (A/B runs at the same rates)
 			continue
 		}

@@ -26,9 +26,10 @@ import (
 // insert is a part that ClickHouse later merges in (job_id, event) order,
 // and at moderate rates (tens of inserts a second) those merges took a
 // whole core of 18.16 with String keys. With UUID keys chsink's p99 at
-// 23k events/s went from 58-102 ms to 29 ms (docs/BENCHMARKS.md). Rows
-// are still written and queried with the id's text, which ClickHouse
-// converts, so a table made by an older jobflow (String) keeps working.
+// 23k events/s went from 58-102 ms to 29 ms (docs/BENCHMARKS.md). Queries
+// pass the id's text, which ClickHouse converts, and Insert writes text ids
+// into a table made by an older jobflow (String), so such a table keeps
+// working.
 const Schema = `
 CREATE TABLE IF NOT EXISTS job_events (
 	job_id    UUID,
