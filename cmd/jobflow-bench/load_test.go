@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/jobflow/jobflow/pkg/job"
 )
 
 func TestHeldRecordsGiveBackWhatWasHeld(t *testing.T) {
@@ -41,6 +43,50 @@ func TestHeldRecordsGiveBackWhatWasHeld(t *testing.T) {
 				t.Fatalf("record %d header %d: got %q=%q, want %q=%q", i, j, got.Headers[j].Key, got.Headers[j].Value,
 					want.Headers[j].Key, want.Headers[j].Value)
 			}
+		}
+	}
+}
+
+// The maker stamps a held CSV record with its send time in place: the
+// bytes must be the line encoded with that time, and a record of another
+// shape is left alone.
+func TestStampCSVIsTheLineEncodedAtThatTime(t *testing.T) {
+	m := &maker{fn: "chsink"}
+	if err := m.prepare(4); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // made before, sent after: sent times are later
+	for i := range 4 {
+		before := time.Now().Truncate(time.Millisecond)
+		pm, err := m.at(i)
+		after := time.Now()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := bytesOf(pm.Value)
+		line := m.lines[i]
+		decoded, err := job.DecodeCSV(got)
+		if err != nil || len(decoded) != 1 {
+			t.Fatalf("record %d: %q: %v", i, got, err)
+		}
+		line.TS = decoded[0].TS
+		if want := job.EncodeCSV(line); !bytes.Equal(got, want) || line.TS.Before(before) || line.TS.After(after) {
+			t.Fatalf("record %d: %q, want %q stamped between %s and %s", i, got, want, before, after)
+		}
+	}
+	l := benchLines(2, time.Now())[0]
+	at := time.Date(2031, 5, 6, 7, 8, 9, 10e6, time.FixedZone("x", 7200))
+	v := job.EncodeCSV(l)
+	if !stampCSV(v, at) {
+		t.Fatal("not stamped")
+	}
+	if l.TS = at; !bytes.Equal(v, job.EncodeCSV(l)) {
+		t.Fatalf("stamped %q, want %q", v, job.EncodeCSV(l))
+	}
+	for _, other := range []string{"", "x,y", l.JobID.String() + ",create,2026-11-23,1,1,1,e\n", l.JobID.String() + ",create,2026-11-23 17:32:58,17954551786,1,1,e\n"} {
+		v := []byte(other)
+		if stampCSV(v, at) || string(v) != other {
+			t.Errorf("%q: stamped as %q", other, v)
 		}
 	}
 }

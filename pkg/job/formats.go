@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	jsoniter "github.com/json-iterator/go"
@@ -174,18 +176,53 @@ var CSVColumns = []string{"job_id", "event", "ts", "ts_ms", "sleep", "data_size"
 
 const csvTime = "2006-01-02 15:04:05"
 
-// EncodeCSV writes lines as CSV, one per line, newline-terminated.
+// EncodeCSV writes lines as CSV, one per line, newline-terminated, as
+// encoding/csv writes them.
 func EncodeCSV(lines ...EventLine) []byte {
-	var b bytes.Buffer
-	w := csv.NewWriter(&b)
+	b := make([]byte, 0, 112*len(lines))
 	for _, l := range lines {
+		b = AppendCSV(b, l)
+	}
+	return b
+}
+
+// AppendCSV appends l's CSV line to b. Lines whose text fields need no
+// quoting (every line jobflow makes: its event ids are UUIDs) are appended
+// directly; any other goes through encoding/csv, which quotes them.
+func AppendCSV(b []byte, l EventLine) []byte {
+	if !plainCSVField(string(l.Event)) || !plainCSVField(l.EventID) {
+		var buf bytes.Buffer
+		w := csv.NewWriter(&buf)
 		ts := l.TS.UTC()
 		_ = w.Write([]string{l.JobID.String(), string(l.Event), ts.Format(csvTime),
 			strconv.FormatInt(ts.UnixMilli(), 10), strconv.FormatInt(l.Sleep, 10),
 			strconv.FormatInt(l.DataSize, 10), l.EventID})
+		w.Flush()
+		return append(b, buf.Bytes()...)
 	}
-	w.Flush()
-	return b.Bytes()
+	ts := l.TS.UTC()
+	b = append(b, l.JobID.String()...)
+	b = append(append(b, ','), l.Event...)
+	b = ts.AppendFormat(append(b, ','), csvTime)
+	b = strconv.AppendInt(append(b, ','), ts.UnixMilli(), 10)
+	b = strconv.AppendInt(append(b, ','), l.Sleep, 10)
+	b = strconv.AppendInt(append(b, ','), l.DataSize, 10)
+	b = append(append(b, ','), l.EventID...)
+	return append(b, '\n')
+}
+
+// plainCSVField is whether encoding/csv writes f as it is (its
+// fieldNeedsQuotes is false): no comma, quote, CR or LF, not `\.`, and
+// not starting with a space.
+func plainCSVField(f string) bool {
+	if f == "" {
+		return true
+	}
+	if f == `\.` || strings.ContainsAny(f, ",\"\r\n") {
+		return false
+	}
+	r, _ := utf8.DecodeRuneInString(f)
+	return !unicode.IsSpace(r)
 }
 
 // DecodeCSV reads the lines of a CSV payload and checks each.

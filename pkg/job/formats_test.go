@@ -1,9 +1,11 @@
 package job
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +136,51 @@ func TestDecodeCSVFastPathAgreesWithEncodingCSV(t *testing.T) {
 		if (gotErr == nil) != (err == nil) || fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("%s: DecodeCSV = %v, %v; encoding/csv = %v, %v", name, got, gotErr, want, err)
 		}
+	}
+}
+
+// csvByEncodingCSV is EncodeCSV as encoding/csv writes it (the reference).
+func csvByEncodingCSV(lines ...EventLine) []byte {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	for _, l := range lines {
+		ts := l.TS.UTC()
+		_ = w.Write([]string{l.JobID.String(), string(l.Event), ts.Format(csvTime),
+			strconv.FormatInt(ts.UnixMilli(), 10), strconv.FormatInt(l.Sleep, 10),
+			strconv.FormatInt(l.DataSize, 10), l.EventID})
+	}
+	w.Flush()
+	return b.Bytes()
+}
+
+// EncodeCSV appends plain lines itself: it must write exactly what
+// encoding/csv writes, quoting included.
+func TestEncodeCSVIsEncodingCSV(t *testing.T) {
+	for _, id := range []string{"e1", "", "e,1", `e"1`, "e\n1", "e\r1", `\.`, `\.x`, " e1", "\te1", "\u00a0e1", "e 1", "é1", "\xff", "e1 "} {
+		for _, ev := range []Status{StatusCreate, "", " x", "a,b"} {
+			l := EventLine{JobID: uuid.New(), Event: ev, TS: time.UnixMilli(1795455178628).In(time.FixedZone("x", 3600)), Sleep: -5, DataSize: 1 << 40, EventID: id}
+			if got, want := EncodeCSV(l, l), csvByEncodingCSV(l, l); !bytes.Equal(got, want) {
+				t.Errorf("event %q, id %q: EncodeCSV = %q, encoding/csv = %q", ev, id, got, want)
+			}
+		}
+	}
+}
+
+func FuzzEncodeCSV(f *testing.F) {
+	f.Add("create", "e1", int64(1795455178628), int64(100), int64(5))
+	f.Add(" x", `\.`, int64(-1), int64(0), int64(-9))
+	f.Fuzz(func(t *testing.T, ev, id string, ms, sleep, size int64) {
+		l := EventLine{JobID: uuid.New(), Event: Status(ev), TS: time.UnixMilli(ms), Sleep: sleep, DataSize: size, EventID: id}
+		if got, want := EncodeCSV(l), csvByEncodingCSV(l); !bytes.Equal(got, want) {
+			t.Errorf("EncodeCSV = %q, encoding/csv = %q", got, want)
+		}
+	})
+}
+
+func BenchmarkEncodeCSV(b *testing.B) {
+	l := EventLine{JobID: uuid.New(), Event: StatusFinish, TS: time.Now(), Sleep: 100, DataSize: 1024, EventID: uuid.NewString()}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = EncodeCSV(l)
 	}
 }
