@@ -205,14 +205,14 @@ func (d *eventDecoder) fast(raw []byte, e *event.Event) bool {
 	}
 	if dataJSON {
 		if raw[dataStart] == '"' {
-			if _, ok := unquote(raw[dataStart:dataEnd]); !ok {
+			if _, ok := unescape(raw[dataStart:dataEnd], false); !ok {
 				return false // a string the SDK may refuse: its business
 			}
 		}
 		e.DataEncoded = raw[dataStart:dataEnd]
 		return true
 	}
-	data, ok := unquote(raw[dataStart:dataEnd])
+	data, ok := unescape(raw[dataStart:dataEnd], true)
 	if !ok {
 		return false
 	}
@@ -289,15 +289,19 @@ func plainString(raw []byte, i int) (v []byte, end int, ok bool) {
 	return nil, 0, false
 }
 
-// unquote decodes the JSON string q (with its quotes) when it is ASCII
+// unescape decodes the JSON string q (with its quotes) when it is ASCII
 // with at most the two-character escapes (\n, \", ...); ok is false for
 // anything else (\u escapes, other bytes), which the SDK then decodes.
-func unquote(q []byte) (b []byte, ok bool) {
+// With keep false it only checks q and returns no bytes.
+func unescape(q []byte, keep bool) (b []byte, ok bool) {
 	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
 		return nil, false
 	}
 	q = q[1 : len(q)-1]
-	out := make([]byte, 0, len(q))
+	var out []byte
+	if keep {
+		out = make([]byte, 0, len(q))
+	}
 	for len(q) > 0 {
 		k := bytes.IndexByte(q, '\\')
 		if k < 0 {
@@ -308,7 +312,9 @@ func unquote(q []byte) (b []byte, ok bool) {
 				return nil, false
 			}
 		}
-		out = append(out, q[:k]...)
+		if keep {
+			out = append(out, q[:k]...)
+		}
 		if k == len(q) {
 			break
 		}
@@ -332,7 +338,9 @@ func unquote(q []byte) (b []byte, ok bool) {
 		default:
 			return nil, false
 		}
-		out = append(out, c)
+		if keep {
+			out = append(out, c)
+		}
 		q = q[k+2:]
 	}
 	return out, true
