@@ -5,6 +5,7 @@
 # Uses Debian's clickhouse-server (18.16), configured under DIR, listening
 # on 127.0.0.1 only, with a passwordless 'default' user limited to loopback.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 cmd=${1:?usage: clickhouse.sh start|stop DIR [TCP_PORT HTTP_PORT]}
 dir=$(mkdir -p "${2:?DIR}" && cd "$2" && pwd)
 tcp=${3:-59000}
@@ -64,16 +65,16 @@ XML
     echo $! >"$pidfile"
   }
   errlog="$dir/server.err.log"
-  seen=$( [ -f "$errlog" ] && wc -c <"$errlog" || echo 0) retries=0
+  seen=$(log_size "$errlog") retries=0
   running || launch
   for _ in $(seq 1 300); do
     if curl -fsS "http://127.0.0.1:$http/ping" >/dev/null 2>&1; then merges_nice; echo "127.0.0.1:$tcp"; exit 0; fi
     if ! running; then
       # 18.16 does not reuse an address still in TIME-WAIT from a server
       # stopped a moment ago (back-to-back runs): wait it out (up to 60 s).
-      if [ "$((retries += 1))" -le 35 ] && tail -c +"$((seen + 1))" "$errlog" 2>/dev/null | grep -q "Address already in use"; then
+      if [ "$((retries += 1))" -le 35 ] && port_was_held "$errlog" "$seen"; then
         echo "clickhouse.sh: port :$tcp or :$http still held after a previous server; retrying" >&2
-        seen=$(wc -c <"$errlog"); sleep 2; launch; continue
+        seen=$(log_size "$errlog"); sleep 2; launch; continue
       fi
       echo "clickhouse.sh: server exited" >&2; tail -n 20 "$errlog" "$dir/stdout.log" >&2 || true; exit 1
     fi

@@ -7,6 +7,7 @@
 # to run as root), listens on 127.0.0.1 only, and has wal_level=logical for
 # the CDC source. Databases jobflow, dialogs and counters are created.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 cmd=${1:?usage: postgres.sh start|stop DIR [PORT]}
 dir=$(mkdir -p "${2:?DIR}" && cd "$2" && pwd)
 port=${3:-55432}
@@ -25,15 +26,14 @@ start)
     as_pg "$bin/initdb" -D "$data" -U postgres -A trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; exit 1; }
   fi
-  # A port in the kernel's ephemeral range can be held for a moment by an
-  # outgoing connection (or a server stopped just before): retry then.
+  # A start whose port is held a moment is retried (lib.sh: port_was_held).
   for try in $(seq 1 15); do
     as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1 && break
-    seen=$( [ -f "$dir/postgres.log" ] && wc -c <"$dir/postgres.log" || echo 0)
+    seen=$(log_size "$dir/postgres.log")
     as_pg "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 -o "-c listen_addresses=127.0.0.1 -p $port \
       -c unix_socket_directories=$dir -c wal_level=logical -c max_wal_senders=10 -c max_replication_slots=10 \
       -c max_connections=300 -c shared_buffers=256MB -c fsync=${PG_FSYNC:-on}" start >/dev/null && break
-    if [ "$try" -lt 15 ] && tail -c +"$((seen + 1))" "$dir/postgres.log" | grep -q "Address already in use"; then
+    if [ "$try" -lt 15 ] && port_was_held "$dir/postgres.log" "$seen"; then
       echo "postgres.sh: port $port is held; retrying" >&2; sleep 2; continue
     fi
     tail -n 20 "$dir/postgres.log" >&2; exit 1
