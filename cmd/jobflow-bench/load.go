@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/jobflow/jobflow/pkg/job"
 )
@@ -126,6 +128,7 @@ type heldRecords struct {
 	topic string
 	buf   []byte
 	ends  []int
+	keys  map[string]string // header keys, interned by At
 }
 
 func (h *heldRecords) Len() int { return len(h.ends) }
@@ -154,8 +157,9 @@ func (h *heldRecords) add(pm *sarama.ProducerMessage) {
 	h.ends = append(h.ends, len(h.buf))
 }
 
-// At is record i as a message to send; its bytes are the held ones.
-func (h *heldRecords) At(i int) *sarama.ProducerMessage {
+// At is record i as a record to send; its bytes are the held ones (header
+// keys are interned: the same few ce_* names on every record).
+func (h *heldRecords) At(i int) *kgo.Record {
 	start := 0
 	if i > 0 {
 		start = h.ends[i-1]
@@ -167,28 +171,38 @@ func (h *heldRecords) At(i int) *sarama.ProducerMessage {
 		b = b[w+int(n):]
 		return v
 	}
-	pm := &sarama.ProducerMessage{Topic: h.topic}
+	r := &kgo.Record{Topic: h.topic}
 	if k := next(); len(k) > 0 {
-		pm.Key = sarama.ByteEncoder(k)
+		r.Key = k
 	}
 	n, w := binary.Uvarint(b)
 	b = b[w:]
-	pm.Headers = make([]sarama.RecordHeader, n)
-	for j := range pm.Headers {
-		pm.Headers[j].Key = next()
-		pm.Headers[j].Value = next()
+	r.Headers = make([]kgo.RecordHeader, n)
+	for j := range r.Headers {
+		k := next()
+		key, ok := h.keys[string(k)]
+		if !ok {
+			if h.keys == nil {
+				h.keys = map[string]string{}
+			}
+			key = string(k)
+			h.keys[key] = key
+		}
+		r.Headers[j].Key = key
+		r.Headers[j].Value = next()
 	}
-	pm.Value = sarama.ByteEncoder(next())
-	return pm
+	r.Value = next()
+	return r
 }
 
-// producer is an async producer tuned for loading (acks from the leader,
-// batches); the records are those the ingress would write.
+// producer sends the records as the KafkaSink ingress would write them
+// (acks from the leader, sarama's hash partitioning of the key). It is
+// franz-go's client, not sarama's: the producer stands in for producers
+// that run elsewhere, and sarama's cost 2-3 µs and a dozen allocations a
+// record in the process that runs the engine (docs/BENCHMARKS.md).
 type producer struct {
-	p    sarama.AsyncProducer
+	cl   *kgo.Client
 	errs chan error
-	done chan struct{}
-	n    int64
 
 	mu   sync.Mutex
 	acks []time.Duration // paced records' send to broker acknowledgement, since last taken
@@ -209,68 +223,76 @@ func (pr *producer) takeAcks() []time.Duration {
 	return a
 }
 
+// fnv32a is sarama's hash partitioner's hash of a key.
+func fnv32a(key []byte) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write(key)
+	return h.Sum32()
+}
+
 func newProducer(brokers []string) (*producer, error) {
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V3_6_0_0
-	sc.ClientID = "jobflow-bench"
-	sc.Producer.RequiredAcks = sarama.WaitForLocal
-	sc.Producer.Return.Successes = true
-	sc.Producer.Flush.Frequency = 2 * time.Millisecond
-	sc.Producer.Flush.Messages = 500
-	sc.Producer.Partitioner = sarama.NewHashPartitioner
-	p, err := sarama.NewAsyncProducer(brokers, sc)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ClientID("jobflow-bench"),
+		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(),
+		kgo.ProducerLinger(2*time.Millisecond), kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(kgo.SaramaCompatHasher(fnv32a))),
+		kgo.MaxBufferedRecords(100000))
 	if err != nil {
 		return nil, fmt.Errorf("producer: %w", err)
 	}
-	pr := &producer{p: p, errs: make(chan error, 1), done: make(chan struct{})}
-	go func() {
-		for err := range p.Errors() {
-			select {
-			case pr.errs <- err:
-			default:
-			}
-		}
-	}()
-	return pr, nil
+	return &producer{cl: cl, errs: make(chan error, 1)}, nil
+}
+
+// fail keeps the first produce error.
+func (pr *producer) fail(err error) {
+	select {
+	case pr.errs <- fmt.Errorf("produce: %w", err):
+	default:
+	}
+}
+
+// err is the first produce error, if any.
+func (pr *producer) err() error {
+	select {
+	case err := <-pr.errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+// flush waits until every record given is acknowledged (or failed).
+func (pr *producer) flush(within time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	if err := pr.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("produce: not acknowledged after %s: %w", within, err)
+	}
+	return pr.err()
 }
 
 // send produces recs and waits until all are acknowledged.
 func (pr *producer) send(recs *heldRecords) error {
-	done := make(chan struct{})
-	go func() {
-		for range recs.Len() {
-			<-pr.p.Successes()
-		}
-		close(done)
-	}()
+	ctx := context.Background()
 	for i := range recs.Len() {
-		select {
-		case pr.p.Input() <- recs.At(i):
-		case err := <-pr.errs:
-			return fmt.Errorf("produce: %w", err)
-		}
+		pr.cl.Produce(ctx, recs.At(i), func(_ *kgo.Record, err error) {
+			if err != nil {
+				pr.fail(err)
+			}
+		})
 	}
-	select {
-	case <-done:
-		return nil
-	case err := <-pr.errs:
-		return fmt.Errorf("produce: %w", err)
-	case <-time.After(5 * time.Minute):
-		return fmt.Errorf("produce: not acknowledged after 5 minutes")
-	}
+	return pr.flush(5 * time.Minute)
 }
 
 // paced produces n records made by mk at rate per second in 10 ms steps;
 // mk runs when the record is due, so times inside it are produce times.
-func (pr *producer) paced(ctx context.Context, n, rate int, mk func(i int) (*sarama.ProducerMessage, error)) error {
-	acked := make(chan struct{})
-	go func() {
-		for range n {
-			m := <-pr.p.Successes()
-			pr.observe(time.Since(m.Timestamp))
+func (pr *producer) paced(ctx context.Context, n, rate int, mk func(i int) (*kgo.Record, error)) error {
+	acked := func(r *kgo.Record, err error) {
+		if err != nil {
+			pr.fail(err)
+			return
 		}
-		close(acked)
-	}()
+		pr.observe(time.Since(r.Timestamp))
+	}
 	start := time.Now()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -279,30 +301,24 @@ func (pr *producer) paced(ctx context.Context, n, rate int, mk func(i int) (*sar
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-pr.errs:
-			return fmt.Errorf("produce: %w", err)
 		case <-tick.C:
+		}
+		if err := pr.err(); err != nil {
+			return err
 		}
 		due := min(n, int(time.Since(start).Seconds()*float64(rate)))
 		for ; sent < due; sent++ {
-			m, err := mk(sent)
+			r, err := mk(sent)
 			if err != nil {
 				return err
 			}
-			m.Timestamp = time.Now()
-			pr.p.Input() <- m
+			r.Timestamp = time.Now()
+			pr.cl.Produce(ctx, r, acked)
 		}
 	}
-	select {
-	case <-acked:
-		return nil
-	case err := <-pr.errs:
-		return fmt.Errorf("produce: %w", err)
-	case <-time.After(time.Minute):
-		return fmt.Errorf("produce: not acknowledged after a minute")
-	}
+	return pr.flush(time.Minute)
 }
 
-func (pr *producer) Close() error { return pr.p.Close() }
+func (pr *producer) Close() error { pr.cl.Close(); return nil }
 
 func itoa(n int) string { return strconv.Itoa(n) }

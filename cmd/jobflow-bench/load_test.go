@@ -34,12 +34,12 @@ func TestHeldRecordsGiveBackWhatWasHeld(t *testing.T) {
 	}
 	for i, want := range originals {
 		got := held.At(i)
-		if got.Topic != want.Topic || !bytes.Equal(bytesOf(got.Key), bytesOf(want.Key)) ||
-			!bytes.Equal(bytesOf(got.Value), bytesOf(want.Value)) || len(got.Headers) != len(want.Headers) {
+		if got.Topic != want.Topic || !bytes.Equal(got.Key, bytesOf(want.Key)) ||
+			!bytes.Equal(got.Value, bytesOf(want.Value)) || len(got.Headers) != len(want.Headers) {
 			t.Fatalf("record %d: got %+v, want %+v", i, got, want)
 		}
 		for j := range want.Headers {
-			if !bytes.Equal(got.Headers[j].Key, want.Headers[j].Key) || !bytes.Equal(got.Headers[j].Value, want.Headers[j].Value) {
+			if got.Headers[j].Key != string(want.Headers[j].Key) || !bytes.Equal(got.Headers[j].Value, want.Headers[j].Value) {
 				t.Fatalf("record %d header %d: got %q=%q, want %q=%q", i, j, got.Headers[j].Key, got.Headers[j].Value,
 					want.Headers[j].Key, want.Headers[j].Value)
 			}
@@ -58,12 +58,12 @@ func TestStampCSVIsTheLineEncodedAtThatTime(t *testing.T) {
 	time.Sleep(5 * time.Millisecond) // made before, sent after: sent times are later
 	for i := range 4 {
 		before := time.Now().Truncate(time.Millisecond)
-		pm, err := m.at(i)
+		r, err := m.at(i)
 		after := time.Now()
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := bytesOf(pm.Value)
+		got := r.Value
 		line := m.lines[i]
 		decoded, err := job.DecodeCSV(got)
 		if err != nil || len(decoded) != 1 {

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/jobflow/jobflow/pkg/job"
 )
@@ -464,7 +464,7 @@ func (b *bench) feedEngine(f feed, br *broker, pgURL, chDB string, warm, n int, 
 		stopTimeline()
 		return err
 	}
-	if err := p.paced(b.ctx, n, rate, func(i int) (*sarama.ProducerMessage, error) { return m.at(warm + i) }); err != nil {
+	if err := p.paced(b.ctx, n, rate, func(i int) (*kgo.Record, error) { return m.at(warm + i) }); err != nil {
 		stopTimeline()
 		return err
 	}
@@ -521,7 +521,7 @@ func (b *bench) ramp(f feed, eng *engineRun, p *producer, count counter, warm in
 	for k, frac := range rampSteps {
 		rate, n := int(float64(f.rate)*frac), f.stepRecords(k, b.o.LatencyFor)
 		start, base := time.Now(), sent
-		if err := p.paced(b.ctx, n, rate, func(i int) (*sarama.ProducerMessage, error) { return m.at(base + i) }); err != nil {
+		if err := p.paced(b.ctx, n, rate, func(i int) (*kgo.Record, error) { return m.at(base + i) }); err != nil {
 			return err
 		}
 		produced := time.Since(start)
@@ -575,17 +575,16 @@ func (m *maker) prepare(n int) (err error) {
 // and ts_ms are written over its held bytes (they keep their width), so
 // that the producer's side costs a few hundred ns a record, not an
 // encoding: the load it adds shares the cores with what is measured.
-func (m *maker) at(i int) (*sarama.ProducerMessage, error) {
-	pm := m.recs.At(i)
+func (m *maker) at(i int) (*kgo.Record, error) {
+	r := m.recs.At(i)
 	if m.lines != nil {
 		now := time.Now()
-		v, _ := pm.Value.(sarama.ByteEncoder)
-		if !stampCSV(v, now) {
+		if !stampCSV(r.Value, now) {
 			m.lines[i].TS = now
-			pm.Value = sarama.ByteEncoder(job.EncodeCSV(m.lines[i]))
+			r.Value = job.EncodeCSV(m.lines[i])
 		}
 	}
-	return pm, nil
+	return r, nil
 }
 
 // stampCSV writes t as the ts and ts_ms of the CSV line in v, in place,
