@@ -158,7 +158,8 @@ func (h *heldRecords) add(pm *sarama.ProducerMessage) {
 }
 
 // At is record i as a record to send; its bytes are the held ones (header
-// keys are interned: the same few ce_* names on every record).
+// keys are interned: the same few ce_* names on every record; one caller
+// at a time).
 func (h *heldRecords) At(i int) *kgo.Record {
 	start := 0
 	if i > 0 {
