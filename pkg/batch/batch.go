@@ -187,8 +187,11 @@ func (b *Batcher[T]) gather(ctx context.Context, reqs []request[T], n int) ([]re
 // waitTurn waits until Interval has passed since the last flush started;
 // false if ctx ended first.
 func (b *Batcher[T]) waitTurn(ctx context.Context, lastStart time.Time) bool {
+	if b.cfg.Interval <= 0 {
+		return true
+	}
 	wait := time.Until(lastStart.Add(b.cfg.Interval))
-	if b.cfg.Interval <= 0 || wait <= 0 {
+	if wait <= 0 {
 		return true
 	}
 	t := time.NewTimer(wait)

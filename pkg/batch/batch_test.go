@@ -3,6 +3,7 @@ package batch
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -86,14 +87,8 @@ func TestFailedFlushFailsEveryCallerInIt(t *testing.T) {
 }
 
 func TestMaxItemsSplitsBatches(t *testing.T) {
-	var sizes []int
-	var mu sync.Mutex
-	b := New(Config{MaxItems: 3, Linger: 20 * time.Millisecond}, func(_ context.Context, items []int) error {
-		mu.Lock()
-		sizes = append(sizes, len(items))
-		mu.Unlock()
-		return nil
-	})
+	var log flushLog
+	b := New(Config{MaxItems: 3, Linger: 20 * time.Millisecond}, log.flush)
 	ctx := running(t, b)
 	var wg sync.WaitGroup
 	for i := range 7 {
@@ -101,6 +96,7 @@ func TestMaxItemsSplitsBatches(t *testing.T) {
 		go func() { defer wg.Done(); _ = b.Add(ctx, i) }()
 	}
 	wg.Wait()
+	_, sizes := log.taken()
 	n := 0
 	for _, s := range sizes {
 		if s > 3 {
@@ -172,15 +168,8 @@ func TestBatchGrowsWhileFlushersAreBusy(t *testing.T) {
 // batch), while an item after a quiet spell is flushed at once.
 func TestIntervalSpacesFlushesButDoesNotDelayALoneItem(t *testing.T) {
 	const interval = 40 * time.Millisecond
-	var mu sync.Mutex
-	var starts []time.Time
-	var sizes []int
-	b := New(Config{MaxItems: 1000, Flushers: 2, Interval: interval}, func(_ context.Context, items []int) error {
-		mu.Lock()
-		starts, sizes = append(starts, time.Now()), append(sizes, len(items))
-		mu.Unlock()
-		return nil
-	})
+	var log flushLog
+	b := New(Config{MaxItems: 1000, Flushers: 2, Interval: interval}, log.flush)
 	ctx := running(t, b)
 
 	// A stream: an item every 2 ms for 200 ms.
@@ -196,7 +185,7 @@ func TestIntervalSpacesFlushesButDoesNotDelayALoneItem(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	wg.Wait()
-	mu.Lock()
+	starts, sizes := log.taken()
 	flushes := len(starts)
 	for i := 1; i < flushes; i++ {
 		if gap := starts[i].Sub(starts[i-1]); gap < interval-time.Millisecond {
@@ -207,7 +196,6 @@ func TestIntervalSpacesFlushesButDoesNotDelayALoneItem(t *testing.T) {
 	for _, n := range sizes {
 		total += n
 	}
-	mu.Unlock()
 	if total != 100 || flushes > 8 {
 		t.Errorf("%d items in %d flushes (sizes %v), want 100 items in about 200ms/%v flushes", total, flushes, sizes, interval)
 	}
@@ -235,6 +223,28 @@ func TestEnvTakesTheSinksDefaultsForWhatIsUnset(t *testing.T) {
 	if want := (Config{MaxItems: 7, Linger: 0, Flushers: 3, Timeout: time.Minute}); got != want {
 		t.Fatalf("Config = %+v, want %+v (explicit 0s linger kept, unset ones defaulted)", got, want)
 	}
+}
+
+// flushLog is a flush that records when each flush started and how many
+// items it had.
+type flushLog struct {
+	mu     sync.Mutex
+	starts []time.Time
+	sizes  []int
+}
+
+func (f *flushLog) flush(_ context.Context, items []int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.starts, f.sizes = append(f.starts, time.Now()), append(f.sizes, len(items))
+	return nil
+}
+
+// taken returns copies of what was recorded so far.
+func (f *flushLog) taken() ([]time.Time, []int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.starts), slices.Clone(f.sizes)
 }
 
 // running runs b until the test ends; Add takes the context it returns.
