@@ -599,7 +599,8 @@ func stampCSV(v []byte, t time.Time) bool {
 		return false
 	}
 	ts := v[37+e+1:]
-	const tsLen = len("2006-01-02 15:04:05")
+	const layout = "2006-01-02 15:04:05" // job's csvTime
+	const tsLen = len(layout)
 	if len(ts) < tsLen+1 || ts[tsLen] != ',' {
 		return false
 	}
@@ -607,7 +608,7 @@ func stampCSV(v []byte, t time.Time) bool {
 	n := bytes.IndexByte(msField, ',')
 	t = t.UTC()
 	var scratch [40]byte
-	text := t.AppendFormat(scratch[:0], "2006-01-02 15:04:05")
+	text := t.AppendFormat(scratch[:0], layout)
 	ms := strconv.AppendInt(text, t.UnixMilli(), 10)[len(text):]
 	if len(text) != tsLen || n != len(ms) {
 		return false

@@ -181,26 +181,25 @@ const csvTime = "2006-01-02 15:04:05"
 func EncodeCSV(lines ...EventLine) []byte {
 	b := make([]byte, 0, 112*len(lines))
 	for _, l := range lines {
-		b = AppendCSV(b, l)
+		b = appendCSV(b, l)
 	}
 	return b
 }
 
-// AppendCSV appends l's CSV line to b. Lines whose text fields need no
+// appendCSV appends l's CSV line to b. Lines whose text fields need no
 // quoting (every line jobflow makes: its event ids are UUIDs) are appended
 // directly; any other goes through encoding/csv, which quotes them.
-func AppendCSV(b []byte, l EventLine) []byte {
+func appendCSV(b []byte, l EventLine) []byte {
+	ts := l.TS.UTC()
 	if !plainCSVField(string(l.Event)) || !plainCSVField(l.EventID) {
 		var buf bytes.Buffer
 		w := csv.NewWriter(&buf)
-		ts := l.TS.UTC()
 		_ = w.Write([]string{l.JobID.String(), string(l.Event), ts.Format(csvTime),
 			strconv.FormatInt(ts.UnixMilli(), 10), strconv.FormatInt(l.Sleep, 10),
 			strconv.FormatInt(l.DataSize, 10), l.EventID})
 		w.Flush()
 		return append(b, buf.Bytes()...)
 	}
-	ts := l.TS.UTC()
 	b = append(b, l.JobID.String()...)
 	b = append(append(b, ','), l.Event...)
 	b = ts.AppendFormat(append(b, ','), csvTime)
