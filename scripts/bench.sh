@@ -30,9 +30,8 @@ echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 # 60 s, 300 s more while dirty): a run starting sooner after a deletion
 # waits for it to pass (BENCH_SETTLE seconds, 100 by default).
 deleted="$dir/clickhouse.deleted"
-if [ -d "$dir/clickhouse/data" ]; then
-  rm -rf "$dir/clickhouse/data" "$dir/clickhouse/tmp"; sync; date +%s >"$deleted"
-fi
+drop_clickhouse_data() { rm -rf "$dir/clickhouse/data" "$dir/clickhouse/tmp"; sync; date +%s >"$deleted"; }
+if [ -d "$dir/clickhouse/data" ]; then drop_clickhouse_data; fi
 if [ -f "$deleted" ]; then
   wait=$(( $(cat "$deleted") + ${BENCH_SETTLE:-100} - $(date +%s) ))
   if [ "$wait" -gt 0 ]; then
@@ -42,7 +41,7 @@ if [ -f "$deleted" ]; then
 fi
 pg=$(scripts/postgres.sh start "$dir/postgres" "${BENCH_PG_PORT:-55434}")
 ch=$(scripts/clickhouse.sh start "$dir/clickhouse" "${BENCH_CH_TCP_PORT:-59002}" "${BENCH_CH_HTTP_PORT:-58125}")
-trap 'scripts/postgres.sh stop "$dir/postgres"; scripts/clickhouse.sh stop "$dir/clickhouse"; rm -rf "$dir/clickhouse/data" "$dir/clickhouse/tmp"; sync; date +%s >"$deleted"' EXIT
+trap 'scripts/postgres.sh stop "$dir/postgres"; scripts/clickhouse.sh stop "$dir/clickhouse"; drop_clickhouse_data' EXIT
 echo "== servers: $pg  clickhouse $ch"
 
 go build -o "$dir/jobflow-bench" ./cmd/jobflow-bench
