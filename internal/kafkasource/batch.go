@@ -55,7 +55,7 @@ func (s *Sender) SendBatch(ctx context.Context, target string, body []byte, n in
 // batch and those to deliver alone; a record that cannot be mapped at all
 // is counted as dropped and finished at once.
 func (s *Source) encodeBatch(ctx context.Context, msgs []*sarama.ConsumerMessage, start time.Time,
-	finished func(*sarama.ConsumerMessage)) (body []byte, in, alone []*sarama.ConsumerMessage) {
+	finished func(...*sarama.ConsumerMessage)) (body []byte, in, alone []*sarama.ConsumerMessage) {
 	size := 2
 	for _, m := range msgs {
 		size += batchSize(m)
@@ -98,7 +98,7 @@ func batchSize(m *sarama.ConsumerMessage) int { return len(m.Value) + batchOverh
 // deliverBatch delivers msgs (one partition's, in offset order) and calls
 // finished for each record whose delivery finished; a record not finished
 // (the session ended) is left for the next session.
-func (s *Source) deliverBatch(ctx context.Context, msgs []*sarama.ConsumerMessage, finished func(*sarama.ConsumerMessage)) {
+func (s *Source) deliverBatch(ctx context.Context, msgs []*sarama.ConsumerMessage, finished func(...*sarama.ConsumerMessage)) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -133,12 +133,13 @@ func (s *Source) deliverBatch(ctx context.Context, msgs []*sarama.ConsumerMessag
 		s.cfg.Retrier.OnAttempt(s.cfg.Retrier.Target, 0, a)
 	}
 	if a.OK() {
-		took := time.Since(start)
+		took := time.Since(start).Seconds()
 		s.stats.delivered.Add(int64(len(in)))
-		for _, m := range in {
-			observeOutcome(s.cfg.Name, Delivered, took)
-			finished(m)
+		s.metrics.delivered.Add(float64(len(in)))
+		for range in {
+			s.metrics.deliverySecs.Observe(took)
 		}
+		finished(in...)
 		return
 	}
 	if ctx.Err() != nil {

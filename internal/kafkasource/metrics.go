@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -30,6 +31,22 @@ var (
 	}, []string{"source", "status"})
 )
 
+// sourceMetrics are one source's series, looked up once: a lookup by
+// label values hashes them, and the engine records every record.
+type sourceMetrics struct {
+	delivered     prometheus.Counter
+	deliverySecs  prometheus.Observer
+	recordLatency prometheus.Observer
+}
+
+func newSourceMetrics(source string) sourceMetrics {
+	return sourceMetrics{
+		delivered:     outcomes.WithLabelValues(source, Delivered.String()),
+		deliverySecs:  deliverySeconds.WithLabelValues(source),
+		recordLatency: recordLatency.WithLabelValues(source),
+	}
+}
+
 func observeOutcome(source string, o Outcome, took time.Duration) {
 	outcomes.WithLabelValues(source, o.String()).Inc()
 	if o != Aborted {
@@ -41,9 +58,11 @@ func observeAttempt(source string, a Attempt) {
 	attempts.WithLabelValues(source, strconv.Itoa(a.Status)).Inc()
 }
 
-// observeRecord records the latency of a finished record.
-func observeRecord(source string, ts time.Time) {
-	if !ts.IsZero() {
-		recordLatency.WithLabelValues(source).Observe(time.Since(ts).Seconds())
+// observeRecords records the latency of finished records, as of now.
+func (sm sourceMetrics) observeRecords(now time.Time, msgs ...*sarama.ConsumerMessage) {
+	for _, m := range msgs {
+		if !m.Timestamp.IsZero() {
+			sm.recordLatency.Observe(now.Sub(m.Timestamp).Seconds())
+		}
 	}
 }

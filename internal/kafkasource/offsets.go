@@ -1,6 +1,7 @@
 package kafkasource
 
 import (
+	"slices"
 	"sort"
 	"sync"
 )
@@ -12,31 +13,36 @@ import (
 type offsetTracker struct {
 	mu      sync.Mutex
 	pending []int64 // offsets handed out, ascending, not yet below the commit point
-	done    map[int64]bool
+	done    []bool  // done[i]: pending[i] finished
 }
 
-func newOffsetTracker() *offsetTracker { return &offsetTracker{done: map[int64]bool{}} }
+func newOffsetTracker() *offsetTracker { return &offsetTracker{} }
 
 // add registers an offset; offsets are added in ascending order.
 func (t *offsetTracker) add(off int64) {
 	t.mu.Lock()
 	t.pending = append(t.pending, off)
+	t.done = append(t.done, false)
 	t.mu.Unlock()
 }
 
-// finish marks off done and returns the next offset to commit (the first
+// finish marks offs done and returns the next offset to commit (the first
 // offset not yet finished, or the last finished + 1) and whether it moved.
-func (t *offsetTracker) finish(off int64) (next int64, moved bool) {
+// An offset that was not added is ignored.
+func (t *offsetTracker) finish(offs ...int64) (next int64, moved bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.done[off] = true
+	for _, off := range offs {
+		if i, found := slices.BinarySearch(t.pending, off); found {
+			t.done[i] = true
+		}
+	}
 	i := 0
-	for i < len(t.pending) && t.done[t.pending[i]] {
-		delete(t.done, t.pending[i])
+	for i < len(t.pending) && t.done[i] {
 		next, moved = t.pending[i]+1, true
 		i++
 	}
-	t.pending = t.pending[i:]
+	t.pending, t.done = t.pending[i:], t.done[i:]
 	return next, moved
 }
 

@@ -92,4 +92,14 @@ func TestOffsetTrackerCommitsOnlyTheFinishedPrefix(t *testing.T) {
 	if last != 20 || tr.inFlight() != 0 || !tr.sorted() {
 		t.Fatalf("final commit point %d, in flight %d", last, tr.inFlight())
 	}
+	// A batch finishes at once; an offset never added changes nothing.
+	for off := int64(20); off < 30; off++ {
+		tr.add(off)
+	}
+	if next, moved := tr.finish(23, 21, 99, 22); moved {
+		t.Fatalf("20 not finished, yet the commit point moved to %d", next)
+	}
+	if next, moved := tr.finish(20, 24); !moved || next != 25 || tr.inFlight() != 5 {
+		t.Fatalf("after 20 and 24: next %d moved %v, in flight %d; want 25 and 5", next, moved, tr.inFlight())
+	}
 }

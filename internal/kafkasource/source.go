@@ -55,6 +55,7 @@ type Source struct {
 		delivered, deadLettered, dropped, attempts, failures, inflight atomic.Int64
 		batches, batchFallbacks                                        atomic.Int64
 	}
+	metrics  sourceMetrics
 	batching atomic.Bool   // cleared when the sink refuses batches
 	sem      chan struct{} // one slot per record in flight
 	requests chan struct{} // one slot per batch request in flight (batching only)
@@ -85,7 +86,8 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	if cfg.Retrier.MaxStallWait <= 0 {
 		cfg.Retrier.MaxStallWait = 30 * time.Second
 	}
-	s := &Source{cfg: cfg, log: log.With("source", cfg.Name), sem: make(chan struct{}, cfg.MaxInFlight), ready: make(chan struct{})}
+	s := &Source{cfg: cfg, log: log.With("source", cfg.Name), metrics: newSourceMetrics(cfg.Name),
+		sem: make(chan struct{}, cfg.MaxInFlight), ready: make(chan struct{})}
 	s.batching.Store(cfg.BatchSize > 1)
 	// Requests in flight are capped at MaxInFlight/BatchSize (at least 2):
 	// while they are all out, records queue up and the next batch is
@@ -189,16 +191,21 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 				if !finished {
 					return nil // redelivered by the next session, from the committed offset
 				}
-				observeRecord(s.cfg.Name, m.Timestamp)
+				s.metrics.observeRecords(time.Now(), m)
 				sess.MarkMessage(m, "")
 			}
 		}
 	}
 	tracker := newOffsetTracker()
-	finished := func(m *sarama.ConsumerMessage) {
-		observeRecord(s.cfg.Name, m.Timestamp)
-		if next, moved := tracker.finish(m.Offset); moved {
-			sess.MarkOffset(m.Topic, m.Partition, next, "")
+	// finished takes records of this claim whose delivery finished.
+	finished := func(msgs ...*sarama.ConsumerMessage) {
+		s.metrics.observeRecords(time.Now(), msgs...)
+		offs := make([]int64, len(msgs))
+		for i, m := range msgs {
+			offs[i] = m.Offset
+		}
+		if next, moved := tracker.finish(offs...); moved {
+			sess.MarkOffset(msgs[0].Topic, msgs[0].Partition, next, "")
 		}
 	}
 	var wg sync.WaitGroup

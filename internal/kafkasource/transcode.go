@@ -2,6 +2,8 @@ package kafkasource
 
 import (
 	"bytes"
+	"encoding/binary"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -22,79 +24,75 @@ import (
 // outcome per record is therefore the same as without batches;
 // transcode_test.go checks that the JSON matches the SDK's.
 func appendStructured(b []byte, m *sarama.ConsumerMessage) ([]byte, bool) {
-	var contentType, specVersion []byte
-	hasCE := false
-	for _, h := range m.Headers {
-		if h == nil {
-			return b, false
-		}
-		k := h.Key
-		switch {
-		case bytes.EqualFold(k, []byte("content-type")):
-			contentType = h.Value
-		case bytes.EqualFold(k, []byte("ce_specversion")):
-			specVersion = h.Value
-		case len(k) > 3 && bytes.EqualFold(k[:3], []byte("ce_")):
-			hasCE = true
-		}
-	}
-	if ct, _, _ := bytes.Cut(contentType, []byte(";")); bytes.EqualFold(bytes.TrimSpace(ct), []byte("application/cloudevents+json")) {
-		if specVersion != nil || len(m.Value) == 0 || m.Value[0] != '{' {
-			return b, false
-		}
-		return append(b, m.Value...), true
-	}
-	if string(specVersion) != "1.0" || !hasCE {
-		return b, false
-	}
+	// One pass writes the binary-mode element while it reads what decides
+	// the form; a structured record (its content type says so) then takes
+	// its value instead. binary is false once something the binary form
+	// cannot take was met (the SDK's way decides then).
+	mark := len(b)
 	b = append(b, `{"specversion":"1.0"`...)
-	var dct []byte
+	var contentType, specVersion, dct []byte
+	hasCE, binary := false, true
 	var seenBuf [16][]byte // names written so far (allocation-free for the usual few headers)
 	seen := seenBuf[:0]
-	has := func(name []byte) bool {
-		for _, n := range seen {
-			if string(n) == string(name) {
-				return true
-			}
-		}
-		return false
-	}
 	for _, h := range m.Headers {
+		if h == nil {
+			return b[:mark], false
+		}
 		k := lowerASCII(h.Key)
 		var name []byte
 		switch {
 		case string(k) == "content-type":
-			name = []byte("datacontenttype")
-		case len(k) > 3 && string(k[:3]) == "ce_" && string(k[3:]) != "specversion":
-			name = k[3:]
+			contentType, dct, name = h.Value, h.Value, dataContentType
+		case len(k) > 3 && string(k[:3]) == "ce_":
+			if string(k[3:]) == "specversion" {
+				specVersion = h.Value
+				continue
+			}
+			hasCE, name = true, k[3:]
+			if string(name) == "datacontenttype" {
+				dct = h.Value
+			}
 		default:
 			continue
 		}
-		if string(name) == "datacontenttype" {
-			dct = h.Value
+		if !binary {
+			continue
 		}
-		if has(name) || !validName(name) || !utf8.Valid(h.Value) {
-			return b, false // duplicates, odd names or bytes: the SDK's way decides
+		if slices.ContainsFunc(seen, func(n []byte) bool { return string(n) == string(name) }) || !validName(name) {
+			binary = false // duplicates or odd names: the SDK's way decides
+			continue
 		}
 		seen = append(seen, name)
 		b = append(b, ',', '"')
 		b = append(b, name...)
 		b = append(b, '"', ':')
-		b = appendJSONString(b, h.Value)
+		if b, binary = appendJSONString(b, h.Value); !binary {
+			continue // not UTF-8
+		}
+	}
+	if ct, _, _ := bytes.Cut(contentType, []byte(";")); bytes.EqualFold(bytes.TrimSpace(ct), []byte("application/cloudevents+json")) {
+		b = b[:mark]
+		if specVersion != nil || len(m.Value) == 0 || m.Value[0] != '{' {
+			return b, false
+		}
+		return append(b, m.Value...), true
+	}
+	if !binary || string(specVersion) != "1.0" || !hasCE {
+		return b[:mark], false
 	}
 	if m.Value != nil {
 		b = append(b, `,"data":`...)
 		if isJSONMedia(string(dct)) {
 			b = append(b, m.Value...)
-		} else {
-			if !utf8.Valid(m.Value) {
-				return b, false
-			}
-			b = appendJSONString(b, m.Value)
+		} else if b, binary = appendJSONString(b, m.Value); !binary {
+			return b[:mark], false
 		}
 	}
 	return append(b, '}'), true
 }
+
+// dataContentType is the attribute a content-type header becomes.
+var dataContentType = []byte("datacontenttype")
 
 // isJSONMedia is the SDK's rule for writing data as JSON: no content type,
 // or a JSON one.
@@ -139,14 +137,29 @@ func validName(s []byte) bool {
 	return true
 }
 
-// appendJSONString appends s as a JSON string (s is valid UTF-8).
-func appendJSONString(b, s []byte) []byte {
+// appendJSONString appends s as a JSON string; ok is false (b then holds
+// part of it) when s is not valid UTF-8. Eight bytes at a time while they
+// are printable ASCII without '"' or '\\' (attributes and CSV lines are).
+func appendJSONString(b, s []byte) ([]byte, bool) {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
+		if i+8 <= len(s) && plain8(binary.LittleEndian.Uint64(s[i:])) {
+			i += 8
+			continue
+		}
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
+		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRune(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				return b, false
+			}
+			i += size
 			continue
 		}
 		b = append(b, s[start:i]...)
@@ -162,8 +175,21 @@ func appendJSONString(b, s []byte) []byte {
 		default:
 			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 		}
-		start = i + 1
+		i++
+		start = i
 	}
 	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, '"'), true
+}
+
+// plain8 reports whether none of the eight bytes in x needs escaping in a
+// JSON string or starts a multi-byte character: none is below 0x20, '"',
+// '\\' or 0x80 and above (the word tests of Bit Twiddling Hacks, exact
+// as booleans).
+func plain8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	below := (x - ones*0x20) &^ x
+	q := x ^ (ones * '"')
+	bs := x ^ (ones * '\\')
+	return (below|((q-ones)&^q)|((bs-ones)&^bs)|x)&highs == 0
 }

@@ -3,10 +3,13 @@ package kafkasource
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
@@ -14,7 +17,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 )
 
-func consumerMessage(t *testing.T, pm *sarama.ProducerMessage) *sarama.ConsumerMessage {
+func consumerMessage(t testing.TB, pm *sarama.ProducerMessage) *sarama.ConsumerMessage {
 	t.Helper()
 	m := &sarama.ConsumerMessage{Topic: "t", Partition: 3, Offset: 1234, Timestamp: time.UnixMilli(1795455178628)}
 	if pm.Value != nil {
@@ -26,7 +29,7 @@ func consumerMessage(t *testing.T, pm *sarama.ProducerMessage) *sarama.ConsumerM
 	return m
 }
 
-func ceRecord(t *testing.T, e event.Event, structured bool) *sarama.ConsumerMessage {
+func ceRecord(t testing.TB, e event.Event, structured bool) *sarama.ConsumerMessage {
 	t.Helper()
 	ctx := binding.WithForceBinary(context.Background())
 	if structured {
@@ -154,4 +157,80 @@ func TestToEventPassesACloudEventThroughUnchanged(t *testing.T) {
 	if !reflect.DeepEqual(got.Extensions(), map[string]any{"kafkaoffset": "mine"}) {
 		t.Errorf("a record's own kafkaoffset: extensions %v", got.Extensions())
 	}
+}
+
+// BenchmarkEncodeBatch is the engine's side of a sink's batch: 1000 CSV
+// events as the KafkaSink ingress writes them (binary mode) turned into one
+// CloudEvents JSON batch (go test -run '^$' -bench EncodeBatch -benchmem
+// ./internal/kafkasource).
+func BenchmarkEncodeBatch(b *testing.B) {
+	msgs := make([]*sarama.ConsumerMessage, 1000)
+	for i := range msgs {
+		e := event.New()
+		e.SetID(fmt.Sprintf("3f2c9a1e-5b7d-4c8e-9f01-%012d", i))
+		e.SetSource("/jobflow/bench")
+		e.SetType("dev.jobflow.job.csv")
+		e.SetSubject(fmt.Sprintf("9b1de2f4-0c3a-4e5f-8a7b-%012d", i))
+		e.SetTime(time.Date(2026, 11, 24, 5, 0, 0, i*1000, time.UTC))
+		e.SetExtension("partitionkey", e.Subject())
+		line := fmt.Sprintf("%s,finish,2026-11-24 05:00:00,1795496400123,100,1024,%s\n", e.Subject(), e.ID())
+		if err := e.SetData("text/csv", []byte(line)); err != nil {
+			b.Fatal(err)
+		}
+		msgs[i] = ceRecord(b, e, false)
+	}
+	s := &Source{cfg: Config{Name: "bench"}}
+	ctx := context.Background()
+	var size int
+	for b.Loop() {
+		body, in, _ := s.encodeBatch(ctx, msgs, time.Now(), func(...*sarama.ConsumerMessage) {})
+		if len(in) != len(msgs) {
+			b.Fatalf("%d of %d records in the batch", len(in), len(msgs))
+		}
+		size = len(body)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(msgs)), "ns/event")
+	b.ReportMetric(float64(size)/float64(len(msgs)), "B/event")
+}
+
+// appendJSONString writes what encoding/json reads back as the same
+// string, and refuses exactly what is not UTF-8.
+func FuzzAppendJSONString(f *testing.F) {
+	for _, seed := range []string{"", "plain", "a,\"b\",c\nd\te\\f", "\x00\x1f\x7f", "ü€😀", "\xff", "abcdefg\"hijklmnop\x01qrstuvwxyz0123456789", "0123456789abcdef\xc3"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, s []byte) {
+		got, ok := appendJSONString([]byte("x"), s)
+		if ok != utf8.Valid(s) {
+			t.Fatalf("%q: ok %v, but utf8.Valid says %v", s, ok, utf8.Valid(s))
+		}
+		if !ok {
+			return
+		}
+		if got[0] != 'x' {
+			t.Fatalf("%q: what was in b was overwritten: %q", s, got)
+		}
+		var back string
+		if err := json.Unmarshal(got[1:], &back); err != nil || back != string(s) {
+			t.Fatalf("%q: wrote %s, which reads back as %q (%v)", s, got[1:], back, err)
+		}
+	})
+}
+
+// plain8 is the byte-by-byte rule, for any eight bytes.
+func FuzzPlain8(f *testing.F) {
+	for _, seed := range []string{"abcdefgh", "abc\"efgh", "\\bcdefgh", "abcdefg\x1f", "\x20\x20\x20\x20\x20\x20\x20\x20", "~~~~~~~\x7f", "abcdefg\x80", "\x00\x00\x00\x00\x00\x00\x00\x00", "!!!!!!!!", "[[[[[[[[", "\x1f\x20\x21\x22\x5b\x5c\x5d\xff"} {
+		f.Add(binary.LittleEndian.Uint64([]byte(seed)))
+	}
+	f.Fuzz(func(t *testing.T, x uint64) {
+		want := true
+		for _, c := range binary.LittleEndian.AppendUint64(nil, x) {
+			if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+				want = false
+			}
+		}
+		if got := plain8(x); got != want {
+			t.Fatalf("plain8(%#016x) = %v, want %v", x, got, want)
+		}
+	})
 }
