@@ -42,7 +42,7 @@ type options struct {
 	Loads          []float64          `envconfig:"BENCH_LOADS" default:"0.5,0.25" desc:"the latency runs feed each sink at these fractions of its fed capacity (the last is run again for chsink beside ClickHouse's Kafka engine)"`
 	Rates          map[string]float64 `envconfig:"BENCH_RATES" desc:"for latency runs without the sinks part: the drain rates to feed at, e.g. pgsink:90000,chsink:200000"`
 	Fed            map[string]float64 `envconfig:"BENCH_FED" desc:"for latency runs: take these fed capacities instead of measuring them (no ramp), so that two runs feed the same rates, e.g. chsink:112000"`
-	Sinks          []string           `envconfig:"BENCH_SINKS" default:"pgsink,chsink" desc:"the sinks the latency part runs"`
+	Sinks          []string           `envconfig:"BENCH_SINKS" default:"pgsink,chsink" desc:"the sinks the drain and latency parts run"`
 	Only           []string           `envconfig:"BENCH_ONLY" desc:"run only these parts (raw,naive,sinks,kafka-engine,latency); empty: all"`
 	Out            string             `envconfig:"BENCH_OUT" desc:"also write the table to this file"`
 	Debug          bool               `envconfig:"BENCH_DEBUG" desc:"print the engine's state in drain runs, a 250 ms latency timeline, stalls of the bench and broker processes and the broker's GC trace"`

@@ -170,6 +170,7 @@ func (b *bench) drainRun(r sinkRun) error {
 		}
 	}
 	st := eng.eng.Status().Sources[r.function+"-source"]
+	writes := writesNote(eng, r.function)
 	if stopErr := eng.stop(); err == nil && stopErr != nil {
 		err = stopErr
 	}
@@ -178,8 +179,8 @@ func (b *bench) drainRun(r sinkRun) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.name, err)
 	}
-	note := fmt.Sprintf("retries %d, dead-lettered %d; CPU per 1k events: engine %.0f ms, broker %.0f ms, %s %.0f ms",
-		st.Failures, st.DeadLettered, perK(self1-self0, d.Reached), perK(brokerCPU, d.Reached), r.function, perK(children1-children0, d.Reached))
+	note := fmt.Sprintf("retries %d, dead-lettered %d; CPU per 1k events: engine %.1f ms, broker %.1f ms, %s %.1f ms",
+		st.Failures, st.DeadLettered, perK(self1-self0, d.Reached), perK(brokerCPU, d.Reached), r.function, perK(children1-children0, d.Reached)) + writes
 	if d.Reached < r.want {
 		note = fmt.Sprintf("stopped after %s with %d of %d rows; ", r.max, d.Reached, r.want) + note
 	} else if r.function == "chsink" {
@@ -215,7 +216,7 @@ func (b *bench) distinctEvents(db string) (int, error) {
 }
 
 func (b *bench) sinks() error {
-	if b.o.wants("sinks") {
+	if b.o.wants("sinks") && slices.Contains(b.o.Sinks, "pgsink") {
 		recs, err := rowRecords(benchRows(b.o.PGRows, time.Now()))
 		if err != nil {
 			return err
@@ -225,6 +226,10 @@ func (b *bench) sinks() error {
 			return err
 		}
 		runtime.GC()
+	}
+	chsink := b.o.wants("sinks") && slices.Contains(b.o.Sinks, "chsink")
+	if !chsink && !b.o.wants("kafka-engine") {
+		return nil
 	}
 	recs, err := lineRecords(benchLines(b.o.CHRows, time.Now()))
 	if err != nil {
@@ -236,7 +241,7 @@ func (b *bench) sinks() error {
 		}
 		return b.kafkaEngineDrain(br, recs.Len())
 	}
-	if !b.o.wants("sinks") { // the Kafka engine alone
+	if !chsink { // the Kafka engine alone
 		br, err := b.loaded(recs)
 		if err != nil {
 			return err
@@ -731,6 +736,25 @@ func (b *bench) sinkWrites(eng *engineRun, fn string, prev map[string]histogram)
 		}
 	}
 	return out.String()
+}
+
+// writesNote tells how many writes the running instances of the sink fn
+// made and their mean size (from their /metrics).
+func writesNote(eng *engineRun, fn string) string {
+	sc := eng.eng.Status().Functions[fn].Scale
+	if sc == nil {
+		return ""
+	}
+	var writes, rows float64
+	for _, in := range sc.PerInstance {
+		n := instanceHistogram(in.URL, "jobflow_sink_batch_size", "function", fn)
+		writes += float64(n.count)
+		rows += n.sum
+	}
+	if writes == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %.0f writes of %.0f rows from %d instances", writes, rows/writes, len(sc.PerInstance))
 }
 
 // scaleNote tells how the function's pool moved during a run.
