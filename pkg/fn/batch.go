@@ -63,14 +63,16 @@ func ReadEvents(r *http.Request) ([]event.Event, error) {
 		}
 		return nil, Invalidf("read batch: %v", err)
 	}
-	elems, err := jsonscan.Split(body)
+	elems, err := jsonscan.SplitSpans(body)
 	if err != nil {
 		return nil, Invalidf("invalid CloudEvents batch: %v", err)
 	}
 	events := make([]event.Event, len(elems))
 	var d eventDecoder
-	for i, raw := range elems {
-		valid, err := d.decode(raw, &events[i])
+	d.begin(len(elems))
+	text := string(body) // the events' attributes are its substrings: one copy for the batch
+	for i, sp := range elems {
+		valid, err := d.decode(body[sp.Start:sp.End], text[sp.Start:sp.End], &events[i])
 		if err == nil && !valid {
 			err = events[i].Validate()
 		}

@@ -3,6 +3,7 @@ package fn
 import (
 	"bytes"
 	"strings"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/types"
@@ -33,12 +34,58 @@ type eventDecoder struct {
 	ctypeJSON bool // data of this type is JSON (otherwise a JSON string)
 
 	keys []string // extension names met
+
+	// What the events of one batch share (begin): their contexts, and the
+	// strings and times their attributes point to, in one allocation each
+	// instead of one per event. Attribute strings are substrings of the
+	// batch's text. Each is allocated alone once a slab is used up.
+	contexts []event.EventContextV1
+	strs     []string
+	stamps   []types.Timestamp
+	data     []byte // the events' unescaped data, one after another, in chunks
 }
 
-// decode decodes raw into e. valid reports that e is known to pass
-// e.Validate(); when it is false the caller must validate e itself.
-func (d *eventDecoder) decode(raw []byte, e *event.Event) (valid bool, err error) {
-	if d.fast(raw, e) {
+// begin readies the decoder for a batch of n events.
+func (d *eventDecoder) begin(n int) {
+	d.contexts = make([]event.EventContextV1, n)
+	d.strs = make([]string, 0, 2*n) // subject and content type
+	d.stamps = make([]types.Timestamp, 0, n)
+}
+
+func (d *eventDecoder) context() *event.EventContextV1 {
+	if len(d.contexts) == 0 {
+		return &event.EventContextV1{}
+	}
+	ec := &d.contexts[0]
+	d.contexts = d.contexts[1:]
+	return ec
+}
+
+// str returns a pointer to s (in the slab while it has room: appending
+// within its capacity never moves what earlier pointers point to).
+func (d *eventDecoder) str(s string) *string {
+	if len(d.strs) == cap(d.strs) {
+		p := new(string) // not &s: that would move s to the heap on every call
+		*p = s
+		return p
+	}
+	d.strs = append(d.strs, s)
+	return &d.strs[len(d.strs)-1]
+}
+
+func (d *eventDecoder) stamp(t time.Time) *types.Timestamp {
+	if len(d.stamps) == cap(d.stamps) {
+		return &types.Timestamp{Time: t}
+	}
+	d.stamps = append(d.stamps, types.Timestamp{Time: t})
+	return &d.stamps[len(d.stamps)-1]
+}
+
+// decode decodes raw into e; text is string(raw), whose substrings become
+// e's attributes. valid reports that e is known to pass e.Validate(); when
+// it is false the caller must validate e itself.
+func (d *eventDecoder) decode(raw []byte, text string, e *event.Event) (valid bool, err error) {
+	if d.fast(raw, text, e) {
 		return true, nil
 	}
 	*e = event.Event{}
@@ -58,14 +105,14 @@ const (
 	seenData
 )
 
-// fast decodes raw into e if it has the common form and is valid; it
-// reports false (e then holds garbage) for anything else.
-func (d *eventDecoder) fast(raw []byte, e *event.Event) bool {
+// fast decodes raw (text is string(raw)) into e if it has the common form
+// and is valid; it reports false (e then holds garbage) for anything else.
+func (d *eventDecoder) fast(raw []byte, text string, e *event.Event) bool {
 	i := jsonscan.Space(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
 		return false
 	}
-	ec := &event.EventContextV1{}
+	ec := d.context()
 	var seen int
 	var dataStart, dataEnd int
 	for i = jsonscan.Space(raw, i+1); ; {
@@ -122,10 +169,11 @@ func (d *eventDecoder) fast(raw []byte, e *event.Event) bool {
 			}
 			dataStart, dataEnd, i = start, end, end
 		} else {
-			v, end, ok := plainString(raw, i)
+			vs, end, ok := plainString(raw, i)
 			if !ok {
 				return false
 			}
+			v, vt := raw[vs:end-1], text[vs:end-1]
 			i = end
 			switch bit {
 			case seenSpecVersion:
@@ -133,9 +181,9 @@ func (d *eventDecoder) fast(raw []byte, e *event.Event) bool {
 					return false
 				}
 			case seenID:
-				ec.ID = string(v)
+				ec.ID = vt
 			case seenType:
-				ec.Type = string(v)
+				ec.Type = vt
 			case seenSource:
 				if !d.parseSource(v) {
 					return false
@@ -143,21 +191,21 @@ func (d *eventDecoder) fast(raw []byte, e *event.Event) bool {
 				ec.Source = d.sourceRef
 			case seenSubject:
 				if len(v) > 0 {
-					subject := string(v)
-					ec.Subject = &subject
+					ec.Subject = d.str(vt)
 				}
 			case seenTime:
-				t, err := types.ParseTimestamp(string(v))
-				if err != nil {
-					return false
+				if len(v) > 0 { // types.ParseTimestamp's nil for ""
+					t, err := types.ParseTime(vt)
+					if err != nil {
+						return false
+					}
+					ec.Time = d.stamp(t)
 				}
-				ec.Time = t
 			case seenContentType:
 				if len(v) == 0 || !d.parseContentType(v) {
 					return false
 				}
-				ct := d.ctype
-				ec.DataContentType = &ct
+				ec.DataContentType = d.str(d.ctype)
 			default: // an extension, a string
 				if bytes.IndexByte(name, '_') >= 0 || string(name) == "dataschema" ||
 					string(name) == "schemaurl" || string(name) == "datacontentencoding" ||
@@ -171,7 +219,7 @@ func (d *eventDecoder) fast(raw []byte, e *event.Event) bool {
 				if _, dup := ec.Extensions[key]; dup {
 					return false
 				}
-				ec.Extensions[key] = string(v)
+				ec.Extensions[key] = vt
 			}
 		}
 		if i = jsonscan.Space(raw, i); i >= len(raw) {
@@ -205,18 +253,28 @@ func (d *eventDecoder) fast(raw []byte, e *event.Event) bool {
 	}
 	if dataJSON {
 		if raw[dataStart] == '"' {
-			if _, ok := unescape(raw[dataStart:dataEnd], false); !ok {
+			if _, ok := unescape(nil, raw[dataStart:dataEnd], false); !ok {
 				return false // a string the SDK may refuse: its business
 			}
 		}
 		e.DataEncoded = raw[dataStart:dataEnd]
 		return true
 	}
-	data, ok := unescape(raw[dataStart:dataEnd], true)
+	q, buf := raw[dataStart:dataEnd], d.data
+	if cap(buf)-len(buf) < len(q) {
+		buf = make([]byte, 0, max(64<<10, len(q))) // earlier events keep the last chunk
+	}
+	mark := len(buf)
+	data, ok := unescape(buf, q, true)
 	if !ok {
 		return false
 	}
-	e.DataEncoded = data
+	d.data = data
+	// Its own capacity: appending to one event's data never reaches the next.
+	e.DataEncoded = data[mark:len(data):len(data)]
+	if e.DataEncoded == nil {
+		e.DataEncoded = []byte{} // "" is empty data, not none (as the SDK reads it)
+	}
 	return true
 }
 
@@ -271,37 +329,34 @@ func (d *eventDecoder) key(name []byte) string {
 	return k
 }
 
-// plainString returns the contents of the JSON string at raw[i] if it is
-// printable ASCII without escapes (what attributes are in practice); ok is
-// false otherwise.
-func plainString(raw []byte, i int) (v []byte, end int, ok bool) {
+// plainString finds the JSON string at raw[i] if it is printable ASCII
+// without escapes (what attributes are in practice): its contents are
+// raw[start:end-1], and end is past its closing quote. ok is false
+// otherwise.
+func plainString(raw []byte, i int) (start, end int, ok bool) {
 	if i >= len(raw) || raw[i] != '"' {
-		return nil, 0, false
+		return 0, 0, false
 	}
 	for j := i + 1; j < len(raw); j++ {
 		switch c := raw[j]; {
 		case c == '"':
-			return raw[i+1 : j], j + 1, true
+			return i + 1, j + 1, true
 		case c == '\\' || c < 0x20 || c >= 0x80:
-			return nil, 0, false
+			return 0, 0, false
 		}
 	}
-	return nil, 0, false
+	return 0, 0, false
 }
 
-// unescape decodes the JSON string q (with its quotes) when it is ASCII
-// with at most the two-character escapes (\n, \", ...); ok is false for
-// anything else (\u escapes, other bytes), which the SDK then decodes.
-// With keep false it only checks q and returns no bytes.
-func unescape(q []byte, keep bool) (b []byte, ok bool) {
+// unescape appends to out the JSON string q (with its quotes) decoded,
+// when it is ASCII with at most the two-character escapes (\n, \", ...);
+// ok is false for anything else (\u escapes, other bytes), which the SDK
+// then decodes. With keep false it only checks q and appends nothing.
+func unescape(out, q []byte, keep bool) (b []byte, ok bool) {
 	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
-		return nil, false
+		return out, false
 	}
 	q = q[1 : len(q)-1]
-	var out []byte
-	if keep {
-		out = make([]byte, 0, len(q))
-	}
 	for len(q) > 0 {
 		k := bytes.IndexByte(q, '\\')
 		if k < 0 {

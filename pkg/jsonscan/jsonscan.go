@@ -82,11 +82,27 @@ func stringEnd(b []byte, i int) (int, error) {
 
 // Split returns the elements of the JSON array b.
 func Split(b []byte) ([][]byte, error) {
+	spans, err := SplitSpans(b)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(spans))
+	for i, sp := range spans {
+		out[i] = b[sp.Start:sp.End]
+	}
+	return out, nil
+}
+
+// Span is where a value lies in its document: b[Start:End].
+type Span struct{ Start, End int }
+
+// SplitSpans returns where the elements of the JSON array b lie.
+func SplitSpans(b []byte) ([]Span, error) {
 	i := Space(b, 0)
 	if i == len(b) || b[i] != '[' {
 		return nil, errors.New("want a JSON array")
 	}
-	var out [][]byte
+	var out []Span
 	if i = Space(b, i+1); i < len(b) && b[i] == ']' {
 		i++
 	} else {
@@ -95,7 +111,7 @@ func Split(b []byte) ([][]byte, error) {
 			if err != nil {
 				return nil, fmt.Errorf("element %d: %w", len(out), err)
 			}
-			out = append(out, b[start:end])
+			out = append(out, Span{start, end})
 			if i = Space(b, end); i >= len(b) {
 				return nil, errors.New("unterminated array")
 			}
