@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -85,20 +84,23 @@ func (s *Sink) Handle(ctx context.Context, in event.Event) ([]fn.Output, error) 
 // are written; one invalid event refuses the whole batch (400) before
 // anything is written.
 func (s *Sink) HandleBatch(ctx context.Context, in []event.Event) ([]fn.Output, error) {
-	lines, err := fn.DecodeBatch(in, decode)
+	lines, err := fn.AppendBatch(in, appendDecoded)
 	if err != nil {
 		return nil, err
 	}
-	return nil, s.write(ctx, slices.Concat(lines...))
+	return nil, s.write(ctx, lines)
 }
 
-func decode(in event.Event) ([]job.EventLine, error) {
+func decode(in event.Event) ([]job.EventLine, error) { return appendDecoded(nil, in) }
+
+// appendDecoded appends the lines of a CSV event to dst.
+func appendDecoded(dst []job.EventLine, in event.Event) ([]job.EventLine, error) {
 	if in.Type() != job.TypeCSV {
-		return nil, fn.Invalidf("event type %q: chsink takes %s", in.Type(), job.TypeCSV)
+		return dst, fn.Invalidf("event type %q: chsink takes %s", in.Type(), job.TypeCSV)
 	}
-	lines, err := job.DecodeCSV(in.Data())
+	lines, err := job.AppendCSVLines(dst, in.Data())
 	if err != nil {
-		return nil, fn.Invalid(err)
+		return dst, fn.Invalid(err)
 	}
 	return lines, nil
 }

@@ -114,6 +114,20 @@ func DecodeBatch[T any](in []event.Event, decode func(event.Event) (T, error)) (
 	return out, nil
 }
 
+// AppendBatch is DecodeBatch for events that each hold any number of
+// values: appendDecoded appends an event's values to the slice it is given,
+// so that the batch's values end up in one slice.
+func AppendBatch[T any](in []event.Event, appendDecoded func([]T, event.Event) ([]T, error)) ([]T, error) {
+	var out []T
+	for i := range in {
+		var err error
+		if out, err = appendDecoded(out, in[i]); err != nil {
+			return nil, fmt.Errorf("event %d (id %s): %w", i, in[i].ID(), err)
+		}
+	}
+	return out, nil
+}
+
 // HandleBatch runs a BatchHandler over the whole batch and emits its
 // outputs; a handler that takes one event at a time answers ErrNoBatch.
 // A batch has no reply: every output needs a sink.

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -172,7 +173,9 @@ type EventLine struct {
 }
 
 // CSVColumns are the columns of a line, in order.
-var CSVColumns = []string{"job_id", "event", "ts", "ts_ms", "sleep", "data_size", "event_id"}
+var CSVColumns = csvColumns[:]
+
+var csvColumns = [...]string{"job_id", "event", "ts", "ts_ms", "sleep", "data_size", "event_id"}
 
 const csvTime = "2006-01-02 15:04:05"
 
@@ -226,51 +229,81 @@ func plainCSVField(f string) bool {
 
 // DecodeCSV reads the lines of a CSV payload and checks each.
 func DecodeCSV(data []byte) ([]EventLine, error) {
-	if recs, ok := splitPlainCSV(data); ok {
-		return parseLines(recs)
+	return AppendCSVLines(nil, data)
+}
+
+// AppendCSVLines appends the lines of a CSV payload to dst, checking each;
+// on an error dst is returned as it was.
+func AppendCSVLines(dst []EventLine, data []byte) ([]EventLine, error) {
+	if out, ok, err := appendPlainCSV(dst, data); ok {
+		return out, err
 	}
 	r := csv.NewReader(bytes.NewReader(data))
 	r.FieldsPerRecord = len(CSVColumns)
 	recs, err := r.ReadAll()
 	if err != nil {
-		return nil, fmt.Errorf("invalid CSV (want %v): %w", CSVColumns, err)
+		return dst, fmt.Errorf("invalid CSV (want %v): %w", CSVColumns, err)
 	}
-	return parseLines(recs)
+	return appendLines(dst, recs)
 }
 
-// splitPlainCSV splits CSV without quotes or carriage returns (what
+// appendPlainCSV reads CSV without quotes or carriage returns (what
 // EncodeCSV writes for every line: its fields hold no comma, quote or
-// newline) the way encoding/csv would, without its per-call buffers; ok is
-// false for any other input, which then goes through encoding/csv.
-func splitPlainCSV(data []byte) (recs [][]string, ok bool) {
+// newline) as encoding/csv would, without its per-call buffers and
+// without a slice per line; ok is false for any other input (a line with
+// the wrong number of fields included), which then goes through
+// encoding/csv, so that errors read the same.
+func appendPlainCSV(dst []EventLine, data []byte) (out []EventLine, ok bool, err error) {
 	if bytes.IndexByte(data, '"') >= 0 || bytes.IndexByte(data, '\r') >= 0 {
-		return nil, false
+		return dst, false, nil
 	}
-	text := string(data)
-	for len(text) > 0 {
-		line, rest, _ := strings.Cut(text, "\n")
-		text = rest
+	text := string(data) // the lines' strings are its substrings
+	n := 0
+	for rest := text; len(rest) > 0; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
 		if line == "" {
 			continue // encoding/csv skips empty lines
 		}
-		rec := strings.Split(line, ",")
-		if len(rec) != len(CSVColumns) {
-			return nil, false // encoding/csv reports it
+		if strings.Count(line, ",") != len(CSVColumns)-1 {
+			return dst, false, nil // encoding/csv reports it
 		}
-		recs = append(recs, rec)
+		n++
 	}
-	return recs, true
+	if n == 0 {
+		return dst, true, fmt.Errorf("empty CSV")
+	}
+	out = slices.Grow(dst, n)
+	i := 0
+	for rest := text; len(rest) > 0; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		if line == "" {
+			continue
+		}
+		var rec [len(csvColumns)]string
+		for f := range rec {
+			rec[f], line, _ = strings.Cut(line, ",")
+		}
+		i++
+		l, err := parseLine(rec[:])
+		if err != nil {
+			return dst, true, fmt.Errorf("CSV line %d: %w", i, err)
+		}
+		out = append(out, l)
+	}
+	return out, true, nil
 }
 
-func parseLines(recs [][]string) ([]EventLine, error) {
+func appendLines(dst []EventLine, recs [][]string) ([]EventLine, error) {
 	if len(recs) == 0 {
-		return nil, fmt.Errorf("empty CSV")
+		return dst, fmt.Errorf("empty CSV")
 	}
-	out := make([]EventLine, 0, len(recs))
+	out := slices.Grow(dst, len(recs))
 	for i, rec := range recs {
 		l, err := parseLine(rec)
 		if err != nil {
-			return nil, fmt.Errorf("CSV line %d: %w", i+1, err)
+			return dst, fmt.Errorf("CSV line %d: %w", i+1, err)
 		}
 		out = append(out, l)
 	}

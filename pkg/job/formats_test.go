@@ -124,6 +124,8 @@ func TestDecodeCSVFastPathAgreesWithEncodingCSV(t *testing.T) {
 		"too few columns":   strings.TrimSuffix(line, ",e1") + "\n",
 		"only blank lines":  "\n\n",
 		"space in event id": strings.Replace(line, ",e1", ", e1", 1),
+		"bad job id, line 2": line + "\n" + "x" + line[1:] + "\n",
+		"bad sleep":          strings.Replace(line, ",100,", ",-1,", 1),
 	} {
 		got, gotErr := DecodeCSV([]byte(data))
 		r := csv.NewReader(strings.NewReader(data))
@@ -131,7 +133,7 @@ func TestDecodeCSVFastPathAgreesWithEncodingCSV(t *testing.T) {
 		recs, err := r.ReadAll()
 		var want []EventLine
 		if err == nil {
-			want, err = parseLines(recs)
+			want, err = appendLines(nil, recs)
 		}
 		if (gotErr == nil) != (err == nil) || fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("%s: DecodeCSV = %v, %v; encoding/csv = %v, %v", name, got, gotErr, want, err)
@@ -182,5 +184,25 @@ func BenchmarkEncodeCSV(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = EncodeCSV(l)
+	}
+}
+
+// AppendCSVLines adds to what dst holds, and leaves it as it was when a
+// line is bad (chsink decodes a whole batch into one slice this way).
+func TestAppendCSVLinesAppends(t *testing.T) {
+	a := EventLine{JobID: uuid.New(), Event: StatusCreate, TS: time.UnixMilli(1795455178628).UTC(), Sleep: 1, DataSize: 2, EventID: "a"}
+	b := a
+	b.Event, b.EventID = StatusFinish, "b"
+	dst, err := AppendCSVLines(nil, EncodeCSV(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err = AppendCSVLines(dst, EncodeCSV(b))
+	if err != nil || len(dst) != 2 || dst[0] != a || dst[1] != b {
+		t.Fatalf("got %v, %v; want [%v %v]", dst, err, a, b)
+	}
+	bad := append(EncodeCSV(a), "not,a,line,of,the,right,kind\n"...)
+	if got, err := AppendCSVLines(dst, bad); err == nil || len(got) != 2 {
+		t.Fatalf("a bad second line: got %d lines, err %v; want the 2 there were and an error", len(got), err)
 	}
 }
