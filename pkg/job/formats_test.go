@@ -114,16 +114,16 @@ func TestDecodeCSVFastPathAgreesWithEncodingCSV(t *testing.T) {
 	id := uuid.New().String()
 	line := id + ",create,2026-11-23 17:32:58,1795455178628,100,5,e1"
 	for name, data := range map[string]string{
-		"one line":          line + "\n",
-		"no final newline":  line,
-		"two lines":         line + "\n" + strings.Replace(line, "create", "finish", 1) + "\n",
-		"blank lines":       "\n" + line + "\n\n",
-		"crlf":              line + "\r\n",
-		"quoted":            strings.Replace(line, ",e1", `,"e,1"`, 1) + "\n",
-		"too many columns":  line + ",x\n",
-		"too few columns":   strings.TrimSuffix(line, ",e1") + "\n",
-		"only blank lines":  "\n\n",
-		"space in event id": strings.Replace(line, ",e1", ", e1", 1),
+		"one line":           line + "\n",
+		"no final newline":   line,
+		"two lines":          line + "\n" + strings.Replace(line, "create", "finish", 1) + "\n",
+		"blank lines":        "\n" + line + "\n\n",
+		"crlf":               line + "\r\n",
+		"quoted":             strings.Replace(line, ",e1", `,"e,1"`, 1) + "\n",
+		"too many columns":   line + ",x\n",
+		"too few columns":    strings.TrimSuffix(line, ",e1") + "\n",
+		"only blank lines":   "\n\n",
+		"space in event id":  strings.Replace(line, ",e1", ", e1", 1),
 		"bad job id, line 2": line + "\n" + "x" + line[1:] + "\n",
 		"bad sleep":          strings.Replace(line, ",100,", ",-1,", 1),
 	} {
