@@ -68,10 +68,19 @@ XML
   seen=$(log_size "$errlog") retries=0
   running || launch
   for _ in $(seq 1 300); do
-    if curl -fsS "http://127.0.0.1:$http/ping" >/dev/null 2>&1; then merges_nice; echo "127.0.0.1:$tcp"; exit 0; fi
+    # Ours must be the server that answers: another one left on the same
+    # ports would answer the ping while ours exits (a start that then
+    # "succeeded" on someone else's server, its data and its settings).
+    if running && curl -fsS "http://127.0.0.1:$http/ping" >/dev/null 2>&1 && listens "$(cat "$pidfile")" "$http"; then
+      merges_nice; echo "127.0.0.1:$tcp"; exit 0
+    fi
     if ! running; then
       # 18.16 does not reuse an address still in TIME-WAIT from a server
       # stopped a moment ago (back-to-back runs): wait it out (up to 60 s).
+      # A server listening there is not going away: say whose it is.
+      if holder=$(ss -ltnpH "( sport = :$tcp or sport = :$http )" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1) && [ -n "$holder" ]; then
+        echo "clickhouse.sh: port :$tcp or :$http is taken by another server ($holder)" >&2; exit 1
+      fi
       if [ "$((retries += 1))" -le 35 ] && port_was_held "$errlog" "$seen"; then
         echo "clickhouse.sh: port :$tcp or :$http still held after a previous server; retrying" >&2
         seen=$(log_size "$errlog"); sleep 2; launch; continue

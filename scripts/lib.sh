@@ -9,3 +9,10 @@ log_size() { if [ -f "$1" ]; then wc -c <"$1"; else echo 0; fi; }
 # a moment by an outgoing connection, or by a server stopped just before
 # (TIME-WAIT): the scripts retry such a start.
 port_was_held() { tail -c +"$(($2 + 1))" "$1" 2>/dev/null | grep -q "Address already in use"; }
+
+# listens PID PORT: whether process PID listens on 127.0.0.1:PORT (true
+# when ss is missing: the check is then skipped).
+listens() {
+  command -v ss >/dev/null || return 0
+  ss -ltnpH "sport = :$2" 2>/dev/null | grep -q "pid=$1,"
+}
