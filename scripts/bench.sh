@@ -7,8 +7,8 @@
 #     ClickHouse's Kafka table engine on the same topic, latency at half load
 #     (sizes: BENCH_PG_ROWS, BENCH_CH_ROWS, ...: `go run ./cmd/jobflow-bench env`);
 #  3. runs the counters benchmark (pkg/counters) on the same PostgreSQL;
-#  4. runs the delivery (internal/kafkasource), activator (internal/scaler) and
-#     batch decoding (pkg/fn) benchmarks;
+#  4. runs the delivery and batch encoding (internal/kafkasource), activator
+#     (internal/scaler) and batch decoding (pkg/fn) benchmarks;
 #  5. stops the servers and prints the figures (also in .jobflow/bench/results.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,6 +59,9 @@ if [ -z "${BENCH_SKIP_DELIVERY:-}" ]; then
   echo
   echo "== delivery through the engine's KafkaSource, 1 KB events (go test -run '^\$' -bench BenchmarkDelivery -benchtime 20000x ./internal/kafkasource)"
   go test -run '^$' -bench BenchmarkDelivery -benchtime 20000x ./internal/kafkasource | tee "$dir/delivery.txt"
+  echo
+  echo "== the engine's side of a batch of 1000 CSV events (go test -run '^\$' -bench EncodeBatch -benchmem ./internal/kafkasource)"
+  go test -run '^$' -bench EncodeBatch -benchmem ./internal/kafkasource | tee "$dir/encode.txt"
   echo
   echo "== activator overhead on a warm request (go test -run '^\$' -bench WarmRequest -benchtime 3000x ./internal/scaler)"
   go test -run '^$' -bench WarmRequest -benchtime 3000x ./internal/scaler | tee "$dir/activator.txt"
