@@ -199,6 +199,9 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	tracker := newOffsetTracker()
 	// finished takes records of this claim whose delivery finished.
 	finished := func(msgs ...*sarama.ConsumerMessage) {
+		if len(msgs) == 0 {
+			return
+		}
 		s.metrics.observeRecords(time.Now(), msgs...)
 		offs := make([]int64, len(msgs))
 		for i, m := range msgs {

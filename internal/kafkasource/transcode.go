@@ -66,9 +66,7 @@ func appendStructured(b []byte, m *sarama.ConsumerMessage) ([]byte, bool) {
 		b = append(b, ',', '"')
 		b = append(b, name...)
 		b = append(b, '"', ':')
-		if b, binary = appendJSONString(b, h.Value); !binary {
-			continue // not UTF-8
-		}
+		b, binary = appendJSONString(b, h.Value) // false: not UTF-8
 	}
 	if ct, _, _ := bytes.Cut(contentType, []byte(";")); bytes.EqualFold(bytes.TrimSpace(ct), []byte("application/cloudevents+json")) {
 		b = b[:mark]
