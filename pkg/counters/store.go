@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobflow/jobflow/pkg/pgdb"
@@ -117,7 +118,11 @@ func (s *Store) apply(ctx context.Context, items []Item) (ApplyResult, error) {
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 
-	rows, err := tx.Query(ctx, insertProcessed, ids)
+	pgIDs := make([]pgtype.UUID, len(ids))
+	for i, id := range ids {
+		pgIDs[i] = pgdb.UUID(id)
+	}
+	rows, err := tx.Query(ctx, insertProcessed, pgIDs)
 	if err != nil {
 		return res, fmt.Errorf("record event ids: %w", err)
 	}

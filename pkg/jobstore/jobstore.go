@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobflow/jobflow/pkg/job"
@@ -80,17 +81,16 @@ WHERE (CASE EXCLUDED.status WHEN 'create' THEN 1 ELSE 2 END) > (CASE j.status WH
 // rows they share in the same order and cannot deadlock.
 func (s *Store) Upsert(ctx context.Context, rows []job.Row) error {
 	rows = Merge(rows)
-	slices.SortFunc(rows, func(a, b job.Row) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	// Rows in id order: concurrent batches (several flushers or instances)
 	// then lock rows in the same order and cannot deadlock.
 	slices.SortFunc(rows, func(a, b job.Row) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	n := len(rows)
-	ids, statuses := make([]uuid.UUID, n), make([]string, n)
+	ids, statuses := make([]pgtype.UUID, n), make([]string, n) // pgdb.UUID: binary, not text
 	creates, finishes := make([]time.Time, n), make([]*time.Time, n)
 	sleeps, sizes := make([]int64, n), make([]int64, n)
 	sums, errs := make([]*string, n), make([]*string, n)
 	for i, r := range rows {
-		ids[i], statuses[i], creates[i], finishes[i] = r.ID, string(r.Status), r.CreateDate, r.FinishDate
+		ids[i], statuses[i], creates[i], finishes[i] = pgdb.UUID(r.ID), string(r.Status), r.CreateDate, r.FinishDate
 		sleeps[i], sizes[i], sums[i], errs[i] = r.Sleep, r.DataSize, nullable(r.Checksum), nullable(r.Error)
 	}
 	if _, err := s.Pool.Exec(ctx, upsert, ids, statuses, creates, finishes, sleeps, sizes, sums, errs); err != nil {
