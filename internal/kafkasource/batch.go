@@ -133,12 +133,8 @@ func (s *Source) deliverBatch(ctx context.Context, msgs []*sarama.ConsumerMessag
 		s.cfg.Retrier.OnAttempt(s.cfg.Retrier.Target, 0, a)
 	}
 	if a.OK() {
-		took := time.Since(start).Seconds()
 		s.stats.delivered.Add(int64(len(in)))
-		s.metrics.delivered.Add(float64(len(in)))
-		for range in {
-			s.metrics.deliverySecs.Observe(took)
-		}
+		s.metrics.observeOutcome(Delivered, len(in), time.Since(start))
 		finished(in...)
 		return
 	}

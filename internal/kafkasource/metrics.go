@@ -31,9 +31,10 @@ var (
 	}, []string{"source", "status"})
 )
 
-// sourceMetrics are one source's series, looked up once: a lookup by
-// label values hashes them, and the engine records every record.
+// sourceMetrics are one source's series. Those of every record are looked
+// up once: a lookup by label values hashes them.
 type sourceMetrics struct {
+	source        string
 	delivered     prometheus.Counter
 	deliverySecs  prometheus.Observer
 	recordLatency prometheus.Observer
@@ -41,16 +42,25 @@ type sourceMetrics struct {
 
 func newSourceMetrics(source string) sourceMetrics {
 	return sourceMetrics{
+		source:        source,
 		delivered:     outcomes.WithLabelValues(source, Delivered.String()),
 		deliverySecs:  deliverySeconds.WithLabelValues(source),
 		recordLatency: recordLatency.WithLabelValues(source),
 	}
 }
 
-func observeOutcome(source string, o Outcome, took time.Duration) {
-	outcomes.WithLabelValues(source, o.String()).Inc()
+// observeOutcome records n deliveries that ended with o, each after took.
+func (sm sourceMetrics) observeOutcome(o Outcome, n int, took time.Duration) {
+	c := sm.delivered
+	if o != Delivered { // rare: looked up when met
+		c = outcomes.WithLabelValues(sm.source, o.String())
+	}
+	c.Add(float64(n))
 	if o != Aborted {
-		deliverySeconds.WithLabelValues(source).Observe(took.Seconds())
+		secs := took.Seconds()
+		for range n {
+			sm.deliverySecs.Observe(secs)
+		}
 	}
 }
 

@@ -312,7 +312,7 @@ func (s *Source) deliver(ctx context.Context, m *sarama.ConsumerMessage) bool {
 		return true
 	}
 	outcome, last := s.cfg.Retrier.Deliver(ctx, e)
-	observeOutcome(s.cfg.Name, outcome, time.Since(start))
+	s.metrics.observeOutcome(outcome, 1, time.Since(start))
 	switch outcome {
 	case Delivered:
 		s.stats.delivered.Add(1)
@@ -335,7 +335,7 @@ func (s *Source) toEvent(ctx context.Context, m *sarama.ConsumerMessage, start t
 		// Only a record whose data cannot be set at all: keep it visible.
 		s.log.Error("record cannot be mapped to a CloudEvent; skipped", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
 		s.stats.dropped.Add(1)
-		observeOutcome(s.cfg.Name, Dropped, time.Since(start))
+		s.metrics.observeOutcome(Dropped, 1, time.Since(start))
 		return nil, false
 	}
 	return e, true
