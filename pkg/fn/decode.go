@@ -3,7 +3,6 @@ package fn
 import (
 	"bytes"
 	"strings"
-	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/types"
@@ -47,38 +46,22 @@ type eventDecoder struct {
 
 // begin readies the decoder for a batch of n events.
 func (d *eventDecoder) begin(n int) {
-	d.contexts = make([]event.EventContextV1, n)
+	d.contexts = make([]event.EventContextV1, 0, n)
 	d.strs = make([]string, 0, 2*n) // subject and content type
 	d.stamps = make([]types.Timestamp, 0, n)
 }
 
-func (d *eventDecoder) context() *event.EventContextV1 {
-	if len(d.contexts) == 0 {
-		return &event.EventContextV1{}
-	}
-	ec := &d.contexts[0]
-	d.contexts = d.contexts[1:]
-	return ec
-}
-
-// str returns a pointer to s (in the slab while it has room: appending
-// within its capacity never moves what earlier pointers point to).
-func (d *eventDecoder) str(s string) *string {
-	if len(d.strs) == cap(d.strs) {
-		p := new(string) // not &s: that would move s to the heap on every call
-		*p = s
+// fromSlab returns a pointer to v in slab while it has room (appending
+// within its capacity never moves what earlier pointers point to), and to
+// a v of its own after that.
+func fromSlab[T any](slab *[]T, v T) *T {
+	if len(*slab) == cap(*slab) {
+		p := new(T) // not &v: that would move v to the heap on every call
+		*p = v
 		return p
 	}
-	d.strs = append(d.strs, s)
-	return &d.strs[len(d.strs)-1]
-}
-
-func (d *eventDecoder) stamp(t time.Time) *types.Timestamp {
-	if len(d.stamps) == cap(d.stamps) {
-		return &types.Timestamp{Time: t}
-	}
-	d.stamps = append(d.stamps, types.Timestamp{Time: t})
-	return &d.stamps[len(d.stamps)-1]
+	*slab = append(*slab, v)
+	return &(*slab)[len(*slab)-1]
 }
 
 // decode decodes raw into e; text is string(raw), whose substrings become
@@ -112,7 +95,7 @@ func (d *eventDecoder) fast(raw []byte, text string, e *event.Event) bool {
 	if i >= len(raw) || raw[i] != '{' {
 		return false
 	}
-	ec := d.context()
+	ec := fromSlab(&d.contexts, event.EventContextV1{})
 	var seen int
 	var dataStart, dataEnd int
 	for i = jsonscan.Space(raw, i+1); ; {
@@ -191,7 +174,7 @@ func (d *eventDecoder) fast(raw []byte, text string, e *event.Event) bool {
 				ec.Source = d.sourceRef
 			case seenSubject:
 				if len(v) > 0 {
-					ec.Subject = d.str(vt)
+					ec.Subject = fromSlab(&d.strs, vt)
 				}
 			case seenTime:
 				if len(v) > 0 { // types.ParseTimestamp's nil for ""
@@ -199,13 +182,13 @@ func (d *eventDecoder) fast(raw []byte, text string, e *event.Event) bool {
 					if err != nil {
 						return false
 					}
-					ec.Time = d.stamp(t)
+					ec.Time = fromSlab(&d.stamps, types.Timestamp{Time: t})
 				}
 			case seenContentType:
 				if len(v) == 0 || !d.parseContentType(v) {
 					return false
 				}
-				ec.DataContentType = d.str(d.ctype)
+				ec.DataContentType = fromSlab(&d.strs, d.ctype)
 			default: // an extension, a string
 				if bytes.IndexByte(name, '_') >= 0 || string(name) == "dataschema" ||
 					string(name) == "schemaurl" || string(name) == "datacontentencoding" ||
