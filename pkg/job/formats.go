@@ -258,10 +258,10 @@ func appendPlainCSV(dst []EventLine, data []byte) (out []EventLine, ok bool, err
 		return dst, false, nil
 	}
 	text := string(data) // the lines' strings are its substrings
+	// Every line's shape is checked before any is parsed, as encoding/csv
+	// reads them all before parseLine sees the first.
 	n := 0
-	for rest := text; len(rest) > 0; {
-		var line string
-		line, rest, _ = strings.Cut(rest, "\n")
+	for line := range strings.SplitSeq(text, "\n") {
 		if line == "" {
 			continue // encoding/csv skips empty lines
 		}
@@ -275,9 +275,7 @@ func appendPlainCSV(dst []EventLine, data []byte) (out []EventLine, ok bool, err
 	}
 	out = slices.Grow(dst, n)
 	i := 0
-	for rest := text; len(rest) > 0; {
-		var line string
-		line, rest, _ = strings.Cut(rest, "\n")
+	for line := range strings.SplitSeq(text, "\n") {
 		if line == "" {
 			continue
 		}
