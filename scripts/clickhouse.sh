@@ -78,8 +78,9 @@ XML
       # 18.16 does not reuse an address still in TIME-WAIT from a server
       # stopped a moment ago (back-to-back runs): wait it out (up to 60 s).
       # A server listening there is not going away: say whose it is.
-      if holder=$(ss -ltnpH "( sport = :$tcp or sport = :$http )" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1) && [ -n "$holder" ]; then
-        echo "clickhouse.sh: port :$tcp or :$http is taken by another server ($holder)" >&2; exit 1
+      holder=$(listeners "$tcp" "$http" | head -1)
+      if [ -n "$holder" ]; then
+        echo "clickhouse.sh: port :$tcp or :$http is taken by another server (pid=$holder)" >&2; exit 1
       fi
       if [ "$((retries += 1))" -le 35 ] && port_was_held "$errlog" "$seen"; then
         echo "clickhouse.sh: port :$tcp or :$http still held after a previous server; retrying" >&2

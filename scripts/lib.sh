@@ -10,9 +10,17 @@ log_size() { if [ -f "$1" ]; then wc -c <"$1"; else echo 0; fi; }
 # (TIME-WAIT): the scripts retry such a start.
 port_was_held() { tail -c +"$(($2 + 1))" "$1" 2>/dev/null | grep -q "Address already in use"; }
 
+# listeners PORT...: the pids of the processes listening on these ports,
+# one per line (none when ss is missing).
+listeners() {
+  local filter="" p
+  for p in "$@"; do filter="${filter:+$filter or }sport = :$p"; done
+  ss -ltnpH "( $filter )" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u
+}
+
 # listens PID PORT: whether process PID listens on 127.0.0.1:PORT (true
 # when ss is missing: the check is then skipped).
 listens() {
   command -v ss >/dev/null || return 0
-  ss -ltnpH "sport = :$2" 2>/dev/null | grep -q "pid=$1,"
+  listeners "$2" | grep -qx "$1"
 }
