@@ -2,13 +2,13 @@
 # `make bench`: the benchmarks of docs/BENCHMARKS.md, in one go on this machine.
 #  1. starts its own PostgreSQL (fsync on) and ClickHouse under .jobflow/bench
 #     (ports BENCH_PG_PORT=55434, BENCH_CH_TCP_PORT=59002, BENCH_CH_HTTP_PORT=58125);
-#  2. runs cmd/jobflow-bench: raw CopyFrom / PrepareBatch (the limits), the
+#  2. runs bench/jobflow-bench: raw CopyFrom / PrepareBatch (the limits), the
 #     naive sinks, pgsink and chsink fed through the local engine from Kafka,
 #     ClickHouse's Kafka table engine on the same topic, latency at half load
-#     (sizes: BENCH_PG_ROWS, BENCH_CH_ROWS, ...: `go run ./cmd/jobflow-bench env`);
-#  3. runs the counters benchmark (pkg/counters) on the same PostgreSQL;
+#     (sizes: BENCH_PG_ROWS, BENCH_CH_ROWS, ...: `go run ./bench/jobflow-bench env`);
+#  3. runs the counters benchmark (pkg/counters/counter) on the same PostgreSQL;
 #  4. runs the delivery and batch encoding (internal/kafkasource), activator
-#     (internal/scaler) and batch decoding (pkg/fn) benchmarks;
+#     (internal/scaler) and batch decoding (pkg/runtime/fn) benchmarks;
 #  5. stops the servers and prints the figures (also in .jobflow/bench/results.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,7 +24,7 @@ echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 # before it starts: on an ext4 without a journal (these machines) the
 # inode allocator skips inodes freed in the last minutes one by one, and
 # tens of thousands of freshly deleted part files slowed every file
-# ClickHouse then created (cmd/jobflow-bench/db.go: freshClickHouse).
+# ClickHouse then created (bench/jobflow-bench/db.go: freshClickHouse).
 # Here only what a killed run left behind. The effect lasts about a
 # minute after the inodes' blocks are written back (ext4's RECENTCY_MIN
 # 60 s, 300 s more while dirty): a run starting sooner after a deletion
@@ -44,15 +44,15 @@ ch=$(scripts/clickhouse.sh start "$dir/clickhouse" "${BENCH_CH_TCP_PORT:-59002}"
 trap 'scripts/postgres.sh stop "$dir/postgres"; scripts/clickhouse.sh stop "$dir/clickhouse"; drop_clickhouse_data' EXIT
 echo "== servers: $pg  clickhouse $ch"
 
-go build -o "$dir/jobflow-bench" ./cmd/jobflow-bench
-echo "== sinks (cmd/jobflow-bench; progress on stderr, engine log in $dir/engine.log)"
+go build -o "$dir/jobflow-bench" ./bench/jobflow-bench
+echo "== sinks (bench/jobflow-bench; progress on stderr, engine log in $dir/engine.log)"
 BENCH_POSTGRES_URL="$pg" BENCH_CLICKHOUSE_ADDR="$ch" BENCH_DIR="$dir" BENCH_OUT="$dir/results.md" \
   "$dir/jobflow-bench"
 
 if [ -z "${BENCH_SKIP_COUNTERS:-}" ]; then
   echo
-  echo "== counters (go test -run '^\$' -bench BenchmarkCounters -benchtime 1x ./pkg/counters)"
-  JOBFLOW_TEST_POSTGRES_URL="$pg" go test -run '^$' -bench BenchmarkCounters -benchtime 1x ./pkg/counters \
+  echo "== counters (go test -run '^\$' -bench BenchmarkCounters -benchtime 1x ./pkg/counters/counter)"
+  JOBFLOW_TEST_POSTGRES_URL="$pg" go test -run '^$' -bench BenchmarkCounters -benchtime 1x ./pkg/counters/counter \
     | tee "$dir/counters.txt"
 fi
 if [ -z "${BENCH_SKIP_DELIVERY:-}" ]; then
@@ -66,8 +66,8 @@ if [ -z "${BENCH_SKIP_DELIVERY:-}" ]; then
   echo "== activator overhead on a warm request (go test -run '^\$' -bench WarmRequest -benchtime 3000x ./internal/scaler)"
   go test -run '^$' -bench WarmRequest -benchtime 3000x ./internal/scaler | tee "$dir/activator.txt"
   echo
-  echo "== a sink's decoding of a batch of 1000 CSV events, ours and the SDK's (go test -run '^\$' -bench ReadEvents ./pkg/fn)"
-  go test -run '^$' -bench ReadEvents -benchmem ./pkg/fn | tee "$dir/decode.txt"
+  echo "== a sink's decoding of a batch of 1000 CSV events, ours and the SDK's (go test -run '^\$' -bench ReadEvents ./pkg/runtime/fn)"
+  go test -run '^$' -bench ReadEvents -benchmem ./pkg/runtime/fn | tee "$dir/decode.txt"
 fi
 echo
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -21,7 +21,7 @@ state="$root/.jobflow/load-engine"
 mkdir -p "$state" "$out"
 
 go build -o "$root/.jobflow/bin/jobflow" ./cmd/jobflow
-go build -o "$root/.jobflow/bin/jobflow-load" ./cmd/jobflow-load
+go build -o "$root/.jobflow/bin/jobflow-load" ./bench/jobflow-load
 hey=$(command -v hey || true)
 if [ -z "$hey" ]; then
   hey="$root/.jobflow/tools/hey-v0.1.4/hey" # the version mk/knative.mk pins

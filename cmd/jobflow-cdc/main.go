@@ -19,8 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/jobflow/jobflow/pkg/cdc"
-	"github.com/jobflow/jobflow/pkg/fn"
+	"github.com/jobflow/jobflow/pkg/counters/cdc"
+	"github.com/jobflow/jobflow/pkg/runtime/fn"
 )
 
 func main() {

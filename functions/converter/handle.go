@@ -4,8 +4,8 @@
 package function
 
 import (
-	"github.com/jobflow/jobflow/pkg/converter"
-	"github.com/jobflow/jobflow/pkg/fn"
+	"github.com/jobflow/jobflow/pkg/jobs/converter"
+	"github.com/jobflow/jobflow/pkg/runtime/fn"
 )
 
 // Function is the instanced CloudEvent function.

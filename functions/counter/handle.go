@@ -4,8 +4,8 @@
 package function
 
 import (
-	"github.com/jobflow/jobflow/pkg/counters"
-	"github.com/jobflow/jobflow/pkg/fn"
+	"github.com/jobflow/jobflow/pkg/counters/counter"
+	"github.com/jobflow/jobflow/pkg/runtime/fn"
 )
 
 // Function is the instanced CloudEvent function.
@@ -13,5 +13,5 @@ type Function struct{ *fn.EventFunction }
 
 // New is called by func's wrapper (and the local main) once per instance.
 func New() *Function {
-	return &Function{fn.NewEventFunction("counter", func() (fn.Handler, error) { return counters.New(), nil })}
+	return &Function{fn.NewEventFunction("counter", func() (fn.Handler, error) { return counter.New(), nil })}
 }

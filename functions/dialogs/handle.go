@@ -3,7 +3,7 @@
 // CDC source streams into Kafka.
 package function
 
-import "github.com/jobflow/jobflow/pkg/dialogs"
+import "github.com/jobflow/jobflow/pkg/counters/dialogs"
 
 // Function is the instanced HTTP function.
 type Function struct{ *dialogs.Function }

@@ -3,8 +3,8 @@
 package function
 
 import (
-	"github.com/jobflow/jobflow/pkg/fn"
-	"github.com/jobflow/jobflow/pkg/pgsink"
+	"github.com/jobflow/jobflow/pkg/jobs/pgsink"
+	"github.com/jobflow/jobflow/pkg/runtime/fn"
 )
 
 // Function is the instanced CloudEvent function.

@@ -6,7 +6,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/jobflow/jobflow/pkg/fn/fntest"
+	"github.com/jobflow/jobflow/pkg/runtime/fn/fntest"
 )
 
 func TestShapeAndSafeStart(t *testing.T) { fntest.CloudEventFunction(t, New) }

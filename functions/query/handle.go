@@ -2,7 +2,7 @@
 // job's status from PostgreSQL, GET /stats simple analytics from ClickHouse.
 package function
 
-import "github.com/jobflow/jobflow/pkg/query"
+import "github.com/jobflow/jobflow/pkg/jobs/query"
 
 // Function is the instanced HTTP function.
 type Function struct{ *query.Function }

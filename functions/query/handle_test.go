@@ -3,7 +3,7 @@ package function
 import (
 	"testing"
 
-	"github.com/jobflow/jobflow/pkg/fn/fntest"
+	"github.com/jobflow/jobflow/pkg/runtime/fn/fntest"
 )
 
 func TestShapeAndSafeStart(t *testing.T) {

@@ -3,7 +3,7 @@
 // POST /, and emits dev.jobflow.job.created to K_SINK.
 package function
 
-import "github.com/jobflow/jobflow/pkg/receiver"
+import "github.com/jobflow/jobflow/pkg/jobs/receiver"
 
 // Function is the instanced HTTP function.
 type Function struct{ *receiver.Function }

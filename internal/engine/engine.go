@@ -27,7 +27,7 @@ import (
 	"github.com/jobflow/jobflow/internal/procs"
 	"github.com/jobflow/jobflow/internal/scaler"
 	"github.com/jobflow/jobflow/internal/services"
-	"github.com/jobflow/jobflow/pkg/pgdb"
+	"github.com/jobflow/jobflow/pkg/runtime/pgdb"
 )
 
 // ClusterSinkHost is the host of Knative's KafkaSink ingress on a cluster;

@@ -37,7 +37,7 @@ func Start(port int, dataDir string) (*Broker, error) {
 // kfake keeps an in-memory segment in one byte slice that grows by doubling
 // up to segment.bytes (100 MiB by default), so growing a large one copies
 // tens of megabytes into a fresh slice at once. Measured in the bench
-// (cmd/jobflow-bench, 33k records/s): each such growth stalled the whole
+// (bench/jobflow-bench, 33k records/s): each such growth stalled the whole
 // broker for 150-250 ms, with every record produced meanwhile waiting,
 // several times a minute. 8 MiB segments keep each growth small; the
 // stalls went away.

@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
-	"github.com/jobflow/jobflow/pkg/fn"
+	"github.com/jobflow/jobflow/pkg/runtime/fn"
 )
 
 // Sink is one KafkaSink.

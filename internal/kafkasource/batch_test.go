@@ -14,7 +14,7 @@ import (
 	"github.com/jobflow/jobflow/internal/delivery"
 	"github.com/jobflow/jobflow/internal/kafkasource"
 	"github.com/jobflow/jobflow/internal/testenv"
-	"github.com/jobflow/jobflow/pkg/fn"
+	"github.com/jobflow/jobflow/pkg/runtime/fn"
 )
 
 // batchSink takes single events and CloudEvents batches and answers each

@@ -20,8 +20,8 @@ import (
 	"github.com/jobflow/jobflow/internal/delivery"
 	"github.com/jobflow/jobflow/internal/kafkasource"
 	"github.com/jobflow/jobflow/internal/testenv"
-	"github.com/jobflow/jobflow/pkg/fn"
-	"github.com/jobflow/jobflow/pkg/jsonscan"
+	"github.com/jobflow/jobflow/pkg/runtime/fn"
+	"github.com/jobflow/jobflow/pkg/runtime/jsonscan"
 )
 
 // BenchmarkDelivery measures records delivered per second from a topic of 4

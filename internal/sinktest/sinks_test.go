@@ -18,9 +18,9 @@ import (
 
 	"github.com/jobflow/jobflow/internal/engine"
 	"github.com/jobflow/jobflow/internal/testenv"
-	"github.com/jobflow/jobflow/pkg/eventstore"
-	"github.com/jobflow/jobflow/pkg/job"
-	"github.com/jobflow/jobflow/pkg/jobstore"
+	"github.com/jobflow/jobflow/pkg/jobs/eventstore"
+	"github.com/jobflow/jobflow/pkg/jobs/job"
+	"github.com/jobflow/jobflow/pkg/jobs/jobstore"
 )
 
 const (

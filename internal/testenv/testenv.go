@@ -23,7 +23,7 @@ import (
 
 	"github.com/jobflow/jobflow/internal/kafkabroker"
 	"github.com/jobflow/jobflow/internal/procs"
-	"github.com/jobflow/jobflow/pkg/pgdb"
+	"github.com/jobflow/jobflow/pkg/runtime/pgdb"
 )
 
 var loadOnce sync.Once

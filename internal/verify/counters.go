@@ -13,7 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/jobflow/jobflow/pkg/counters"
+	"github.com/jobflow/jobflow/pkg/counters/counter"
 )
 
 // ErrDrift is returned when the check found drift (exit status 1).
@@ -54,8 +54,8 @@ func RunCounters(ctx context.Context, args []string, out io.Writer) error {
 }
 
 // Counters runs the check and prints its report to out.
-func Counters(ctx context.Context, o CountersOptions, out io.Writer) (counters.Report, error) {
-	var rep counters.Report
+func Counters(ctx context.Context, o CountersOptions, out io.Writer) (counter.Report, error) {
+	var rep counter.Report
 	if o.DialogsURL == "" || o.CountersURL == "" {
 		return rep, errors.New("verify counters: set --dialogs-url and --counters-url (or JOBFLOW_DIALOGS_URL and JOBFLOW_COUNTERS_URL)")
 	}
@@ -74,7 +74,7 @@ func Counters(ctx context.Context, o CountersOptions, out io.Writer) (counters.R
 	defer cdb.Close()
 	deadline := time.Now().Add(o.Wait)
 	for {
-		rep, err = counters.Compare(ctx, dialogs, cdb)
+		rep, err = counter.Compare(ctx, dialogs, cdb)
 		if err != nil {
 			return rep, err
 		}

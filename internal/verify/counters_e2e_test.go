@@ -29,7 +29,7 @@ import (
 	"github.com/jobflow/jobflow/internal/testenv"
 	"github.com/jobflow/jobflow/internal/verify"
 	"github.com/jobflow/jobflow/pkg/counters/countertest"
-	"github.com/jobflow/jobflow/pkg/dialogs"
+	"github.com/jobflow/jobflow/pkg/counters/dialogs"
 )
 
 var topics = []string{"dialogs.public.messages", "dialogs.public.users"}

@@ -5,7 +5,7 @@ package main
 
 import (
 	function "github.com/jobflow/jobflow/functions/receiver"
-	"github.com/jobflow/jobflow/pkg/fn"
+	"github.com/jobflow/jobflow/pkg/runtime/fn"
 )
 
 func main() { fn.Main("receiver", function.New()) }

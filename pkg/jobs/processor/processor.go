@@ -1,0 +1,102 @@
+// Package processor is the logic of the processor function: it does a job's
+// work (a sleep and some data) and emits job.finished, or job.failed when the
+// job cannot be done.
+package processor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/jobflow/jobflow/pkg/jobs/job"
+	"github.com/jobflow/jobflow/pkg/runtime/fn"
+)
+
+// Config of the processor; env vars PROCESSOR_*.
+type Config struct {
+	MaxSleep    time.Duration `envconfig:"MAX_SLEEP" default:"30s" desc:"a job asking to sleep longer fails (job.failed) instead of running"`
+	MaxDataSize int64         `envconfig:"MAX_DATA_SIZE" default:"16777216" desc:"a job asking for more data fails (job.failed)"`
+	Source      string        `envconfig:"SOURCE" default:"/jobflow/processor" desc:"CloudEvent source of job.finished / job.failed"`
+}
+
+// Processor does the work of a job.
+type Processor struct {
+	Config
+	Sleep func(ctx context.Context, d time.Duration) error
+	Now   func() time.Time
+}
+
+// New returns a processor configured from PROCESSOR_*.
+func New() (*Processor, error) {
+	var cfg Config
+	if err := fn.Process("PROCESSOR", &cfg); err != nil {
+		return nil, err
+	}
+	return &Processor{Config: cfg, Sleep: sleep, Now: time.Now}, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Handle takes a job.created event. A job that asks too much ends as
+// job.failed (the failure is the job's, not the delivery's); a cancelled
+// delivery returns an error so that the job is delivered again.
+func (p *Processor) Handle(ctx context.Context, in event.Event) ([]fn.Output, error) {
+	if in.Type() != job.TypeCreated {
+		return nil, fn.Invalidf("event type %q: the processor takes %s", in.Type(), job.TypeCreated)
+	}
+	j, err := job.DecodeJob(in)
+	if err != nil {
+		return nil, fn.Invalid(err)
+	}
+	typ := job.TypeFinished
+	switch {
+	case time.Duration(j.Sleep)*time.Millisecond > p.MaxSleep:
+		typ, j.Status, j.Error = job.TypeFailed, job.StatusFail, fmt.Sprintf("sleep %d ms is over the limit of %s", j.Sleep, p.MaxSleep)
+	case j.DataSize > p.MaxDataSize:
+		typ, j.Status, j.Error = job.TypeFailed, job.StatusFail, fmt.Sprintf("data_size %d is over the limit of %d", j.DataSize, p.MaxDataSize)
+	default:
+		if err := p.Sleep(ctx, time.Duration(j.Sleep)*time.Millisecond); err != nil {
+			return nil, fmt.Errorf("job %s interrupted: %w", j.ID, err)
+		}
+		j.Status, j.Checksum = job.StatusFinish, Checksum(j)
+	}
+	done := p.Now().UTC().Truncate(time.Millisecond)
+	j.FinishDate = &done
+	// The id depends only on the job: a redelivered job.created yields an
+	// event that sinks recognise as the same one.
+	out, err := job.NewEvent(typ, p.Source, job.DerivedID(typ, j.ID.String()).String(), j)
+	if err != nil {
+		return nil, err
+	}
+	return fn.Emit(out), nil
+}
+
+// Checksum is the job's "result": the SHA-256 of data_size bytes generated
+// from the job id, so that the work is deterministic and checkable.
+func Checksum(j job.Job) string {
+	h := sha256.New()
+	var block [32]byte
+	seed := sha256.Sum256(j.ID[:])
+	for written, n := int64(0), uint64(0); written < j.DataSize; n++ {
+		binary.BigEndian.PutUint64(seed[:8], n)
+		block = sha256.Sum256(seed[:])
+		chunk := min(j.DataSize-written, int64(len(block)))
+		h.Write(block[:chunk])
+		written += chunk
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,149 @@
+package fn_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/jobflow/jobflow/pkg/runtime/fn"
+)
+
+// collector is a BatchHandler that emits one event per batch with the
+// number of events it took.
+type collector struct {
+	mu      sync.Mutex
+	batches [][]string
+}
+
+func (c *collector) Handle(ctx context.Context, in event.Event) ([]fn.Output, error) {
+	return c.HandleBatch(ctx, []event.Event{in})
+}
+
+func (c *collector) HandleBatch(_ context.Context, in []event.Event) ([]fn.Output, error) {
+	ids := make([]string, len(in))
+	for i, e := range in {
+		if e.Type() == "bad" {
+			return nil, fn.Invalidf("event %d is bad", i)
+		}
+		ids[i] = e.ID()
+	}
+	c.mu.Lock()
+	c.batches = append(c.batches, ids)
+	c.mu.Unlock()
+	out := event.New()
+	out.SetID(strings.Join(ids, "+"))
+	out.SetSource("/collector")
+	out.SetType("collected")
+	return fn.Emit(out), nil
+}
+
+func postBatch(t *testing.T, url string, types ...string) (int, string) {
+	t.Helper()
+	events := make([]event.Event, len(types))
+	for i, typ := range types {
+		e := event.New()
+		e.SetID(string(rune('a' + i)))
+		e.SetSource("/t")
+		e.SetType(typ)
+		_ = e.SetData("application/json", map[string]int{"i": i})
+		events[i] = e
+	}
+	req, err := cehttp.NewHTTPRequestFromEvents(context.Background(), url, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func TestABatchIsHandledAtOnceAndItsOutputsGoToTheSink(t *testing.T) {
+	s := &sink{status: http.StatusAccepted}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	t.Setenv("K_SINK", srv.URL)
+	c := &collector{}
+	url := serve(t, fn.NewEventFunction("t", func() (fn.Handler, error) { return c, nil }))
+	if code, body := postBatch(t, url, "in", "in", "in"); code != http.StatusAccepted {
+		t.Fatalf("batch: %d %s", code, body)
+	}
+	if len(c.batches) != 1 || len(c.batches[0]) != 3 || s.count() != 1 || s.events[0].ID() != "a+b+c" {
+		t.Fatalf("handler saw %v, sink got %d events", c.batches, s.count())
+	}
+	// One event per request still works the same.
+	if resp := post(t, url, "in", []byte(`{}`)); resp.StatusCode != http.StatusAccepted || s.count() != 2 {
+		t.Fatalf("single event: %d, sink %d", resp.StatusCode, s.count())
+	}
+}
+
+func TestABatchWithAnInvalidEventIsRefusedWhole(t *testing.T) {
+	t.Setenv("K_SINK", "")
+	c := &collector{}
+	url := serve(t, fn.NewEventFunction("t", func() (fn.Handler, error) { return c, nil }))
+	if code, body := postBatch(t, url, "in", "bad"); code != http.StatusBadRequest || !strings.Contains(body, "event 1 is bad") {
+		t.Fatalf("%d %s, want 400 naming the event", code, body)
+	}
+	if len(c.batches) != 0 {
+		t.Fatalf("part of a refused batch was handled: %v", c.batches)
+	}
+	// Without a sink a batch cannot be answered with its outputs.
+	if code, _ := postBatch(t, url, "in"); code != http.StatusInternalServerError {
+		t.Fatalf("batch with a reply and no K_SINK: %d, want 500", code)
+	}
+	// Not JSON, or not CloudEvents: 400 with a reason.
+	for _, body := range []string{`[{"id":"1"}]`, `{`, `[{"specversion":"1.0","id":"","source":"/s","type":"t"}]`} {
+		resp, err := http.Post(url, "application/cloudevents-batch+json; charset=utf-8", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), `"error"`) {
+			t.Fatalf("%s: %d %s, want 400 with a reason", body, resp.StatusCode, b)
+		}
+	}
+}
+
+func TestAFunctionWithoutBatchesAnswers415(t *testing.T) {
+	t.Setenv("K_SINK", "")
+	url := serve(t, fn.NewEventFunction("t", func() (fn.Handler, error) { return echo(""), nil }))
+	if code, body := postBatch(t, url, "in", "in"); code != http.StatusUnsupportedMediaType {
+		t.Fatalf("%d %s, want 415", code, body)
+	}
+}
+
+// AppendBatch gathers every event's values into one slice, and refuses the
+// batch at the first bad event, naming it.
+func TestAppendBatchGathersOrRefusesWhole(t *testing.T) {
+	mk := func(id, data string) event.Event {
+		e := event.New()
+		e.SetID(id)
+		_ = e.SetData("text/plain", []byte(data))
+		return e
+	}
+	split := func(dst []string, e event.Event) ([]string, error) {
+		if len(e.Data()) == 0 {
+			return dst, fn.Invalidf("no data")
+		}
+		return append(dst, strings.Split(string(e.Data()), ",")...), nil
+	}
+	got, err := fn.AppendBatch([]event.Event{mk("a", "1,2"), mk("b", "3")}, split)
+	if err != nil || strings.Join(got, " ") != "1 2 3" {
+		t.Fatalf("got %v, %v; want [1 2 3]", got, err)
+	}
+	got, err = fn.AppendBatch([]event.Event{mk("a", "1,2"), mk("b", "")}, split)
+	if err == nil || got != nil || !strings.Contains(err.Error(), "event 1 (id b)") {
+		t.Fatalf("got %v, %v; want no values and an error naming event 1 (id b)", got, err)
+	}
+}
