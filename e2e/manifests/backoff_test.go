@@ -6,8 +6,8 @@ import (
 	duckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	"knative.dev/eventing/pkg/kncloudevents"
 
-	"github.com/jobflow/jobflow/internal/delivery"
 	"github.com/jobflow/jobflow/internal/manifest"
+	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 )
 
 // TestBackoffIsKnativesFormula checks the local engine's retry waits
@@ -24,7 +24,7 @@ func TestBackoffIsKnativesFormula(t *testing.T) {
 				t.Fatal(err)
 			}
 			p := string(policy)
-			ours, err := delivery.FromSpec(&manifest.Delivery{Retry: &retry, BackoffPolicy: &p, BackoffDelay: &delay})
+			ours, err := manifest.DeliveryPolicy(&manifest.Delivery{Retry: &retry, BackoffPolicy: &p, BackoffDelay: &delay})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,7 +16,6 @@ import (
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	"knative.dev/pkg/network"
 
-	"github.com/jobflow/jobflow/internal/delivery"
 	"github.com/jobflow/jobflow/internal/engine"
 	"github.com/jobflow/jobflow/internal/manifest"
 )
@@ -238,7 +237,7 @@ func TestTopologyMatchesEngine(t *testing.T) {
 			if err != nil {
 				t.Fatalf("delivery: %v", err)
 			}
-			ep, err := delivery.FromSpec(es.Spec.Delivery)
+			ep, err := manifest.DeliveryPolicy(es.Spec.Delivery)
 			if err != nil {
 				t.Fatalf("engine delivery: %v", err)
 			}

@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jobflow/jobflow/internal/autoscaler"
-	"github.com/jobflow/jobflow/internal/delivery"
 	"github.com/jobflow/jobflow/internal/kafkabroker"
 	"github.com/jobflow/jobflow/internal/kafkasink"
 	"github.com/jobflow/jobflow/internal/kafkasource"
@@ -567,7 +566,7 @@ func (e *Engine) startSources(ctx context.Context, wg *sync.WaitGroup) error {
 	e.mu.Unlock()
 	sender := kafkasource.NewSenderWith(scaler.Transport(kafkasource.NewTransport(), pools...))
 	for _, s := range e.topo.Sources {
-		policy, err := delivery.FromSpec(s.Spec.Delivery)
+		policy, err := manifest.DeliveryPolicy(s.Spec.Delivery)
 		if err != nil {
 			return fmt.Errorf("kafkasource %s: %w", s.Name, err)
 		}

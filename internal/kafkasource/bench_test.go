@@ -17,9 +17,9 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/jobflow/jobflow/internal/delivery"
 	"github.com/jobflow/jobflow/internal/kafkasource"
 	"github.com/jobflow/jobflow/internal/testenv"
+	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
 	"github.com/jobflow/jobflow/pkg/runtime/jsonscan"
 )

@@ -21,9 +21,9 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/jobflow/jobflow/internal/delivery"
 	"github.com/jobflow/jobflow/internal/kafkasource"
 	"github.com/jobflow/jobflow/internal/testenv"
+	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
 )
 

@@ -13,18 +13,11 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
-	"github.com/jobflow/jobflow/internal/delivery"
+	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 )
 
 // Attempt is the result of one HTTP delivery.
-type Attempt struct {
-	Status int    // 0: no response
-	Body   []byte // first KiB of the answer, for knativeerrordata
-	Err    error
-}
-
-// OK reports a 2xx.
-func (a Attempt) OK() bool { return a.Status/100 == 2 }
+type Attempt = delivery.Attempt
 
 // Sender POSTs CloudEvents in binary mode.
 type Sender struct{ Client *http.Client }
@@ -64,7 +57,7 @@ func (s *Sender) Send(ctx context.Context, target string, e *event.Event, timeou
 func (s *Sender) do(req *http.Request, what string) Attempt {
 	resp, err := s.Client.Do(req)
 	if err != nil {
-		return Attempt{Err: err}
+		return delivery.Failed(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
@@ -93,6 +86,10 @@ const (
 func (o Outcome) String() string {
 	return [...]string{"delivered", "dead_lettered", "dropped", "aborted"}[o]
 }
+
+// DefaultStallWait is the longest wait between the attempts of a stalled
+// partition (Retrier.MaxStallWait).
+const DefaultStallWait = 30 * time.Second
 
 // Retrier delivers one event with a policy and a dead-letter sink.
 type Retrier struct {
@@ -131,48 +128,29 @@ func (r *Retrier) Deliver(ctx context.Context, e *event.Event) (Outcome, Attempt
 		if _, ok := r.attempts(ctx, r.DeadLetter, &dl, true); ok {
 			return DeadLettered, last
 		}
-		if err := sleep(ctx, r.MaxStallWait); err != nil {
+		if err := delivery.Sleep(ctx, r.MaxStallWait); err != nil {
 			return Aborted, last
 		}
 	}
 }
 
-// attempts tries target up to 1+Retry times; with stall set it goes on
-// after that (at a capped wait) until success, a non-retryable answer, or
-// the end of ctx. ok is true on a 2xx.
+// attempts tries target as the policy says; with stall set it goes on past
+// the retries (at most MaxStallWait apart) until success, a non-retryable
+// answer, or the end of ctx. ok is true on a 2xx.
 func (r *Retrier) attempts(ctx context.Context, target string, e *event.Event, stall bool) (Attempt, bool) {
-	var a Attempt
-	for n := 0; ; n++ {
-		a = r.Sender.Send(ctx, target, e, r.Policy.Timeout)
+	p := r.Policy
+	if stall {
+		p.Stall = r.MaxStallWait
+		if p.Stall <= 0 {
+			p.Stall = DefaultStallWait
+		}
+	}
+	a := p.Do(ctx, func(ctx context.Context, n int) Attempt {
+		a := r.Sender.Send(ctx, target, e, r.Policy.Timeout)
 		if r.OnAttempt != nil {
 			r.OnAttempt(target, n, a)
 		}
-		if a.OK() {
-			return a, true
-		}
-		if ctx.Err() != nil || !delivery.Retryable(a.Status) {
-			return a, false
-		}
-		if n >= r.Policy.Retry && !stall {
-			return a, false
-		}
-		wait := r.Policy.Wait(n + 1)
-		if n >= r.Policy.Retry && r.MaxStallWait > 0 && wait > r.MaxStallWait {
-			wait = r.MaxStallWait
-		}
-		if err := sleep(ctx, wait); err != nil {
-			return a, false
-		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+		return a
+	})
+	return a, a.OK()
 }

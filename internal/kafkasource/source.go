@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 )
 
 // Config of a source.
@@ -84,7 +86,7 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 		cfg.Retrier.Sender = NewSender()
 	}
 	if cfg.Retrier.MaxStallWait <= 0 {
-		cfg.Retrier.MaxStallWait = 30 * time.Second
+		cfg.Retrier.MaxStallWait = DefaultStallWait
 	}
 	s := &Source{cfg: cfg, log: log.With("source", cfg.Name), metrics: newSourceMetrics(cfg.Name),
 		sem: make(chan struct{}, cfg.MaxInFlight), ready: make(chan struct{})}
@@ -157,7 +159,7 @@ func (s *Source) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		if err := cg.Consume(ctx, s.cfg.Topics, (*groupHandler)(s)); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
 			s.log.Warn("consume", "err", err)
-			_ = sleep(ctx, time.Second)
+			_ = delivery.Sleep(ctx, time.Second)
 		}
 	}
 	return cg.Close()

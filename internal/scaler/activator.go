@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 )
 
 // hopHeaders are not forwarded (RFC 9110 section 7.6.1).
@@ -107,14 +108,15 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	ctx := req.Context()
 	deadline := start.Add(p.spec.HoldTimeout)
-	for attempt := 0; ; attempt++ {
+	var resp *http.Response
+	var failure error
+	a := resendUnsent.Do(ctx, func(context.Context, int) delivery.Attempt {
 		in, err := p.acquire(ctx, deadline)
 		if err != nil {
-			if ctx.Err() != nil {
-				finish(499) // the client went away while held
-				return nil, ctx.Err()
+			if ctx.Err() == nil {
+				failure = fail(http.StatusServiceUnavailable, "%s: no instance ready after %s", p.spec.Name, p.spec.HoldTimeout)
 			}
-			return nil, fail(http.StatusServiceUnavailable, "%s: no instance ready after %s", p.spec.Name, p.spec.HoldTimeout)
+			return delivery.Attempt{Status: http.StatusServiceUnavailable, Err: err}
 		}
 		out := req.Clone(ctx)
 		out.URL.Scheme, out.URL.Host = "http", "127.0.0.1:"+strconv.Itoa(in.port)
@@ -126,34 +128,41 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.GetBody != nil {
 			if out.Body, err = req.GetBody(); err != nil {
 				p.release(in)
-				return nil, fail(http.StatusBadRequest, "body: %v", err)
+				failure = fail(http.StatusBadRequest, "body: %v", err)
+				return delivery.Attempt{Status: http.StatusBadRequest, Err: err}
 			}
 		}
-		resp, err := p.transport.RoundTrip(out)
+		r, err := p.transport.RoundTrip(out)
 		if err != nil {
-			p.release(in)
-			if isRefused(err) && time.Now().Before(deadline) && attempt < 100 {
-				select { // the instance died under us: it never saw the request
-				case <-ctx.Done():
-				case <-time.After(10 * time.Millisecond):
-				}
-				continue
-			}
-			if ctx.Err() != nil {
-				finish(499)
-				return nil, ctx.Err()
-			}
-			return nil, fail(http.StatusBadGateway, "%s: %v", p.spec.Name, err)
+			p.release(in) // unsent: the instance died under us and never saw it
+			return delivery.Failed(err)
 		}
-		code := resp.StatusCode
-		resp.Body = &releasingBody{ReadCloser: resp.Body, release: func() {
+		code := r.StatusCode
+		r.Body = &releasingBody{ReadCloser: r.Body, release: func() {
 			p.release(in)
 			in.requests.Add(1)
 			finish(code)
 		}}
+		resp = r
+		return delivery.Attempt{Status: http.StatusOK} // the instance answered: the caller judges its status
+	})
+	switch {
+	case resp != nil:
 		return resp, nil
+	case failure != nil:
+		return nil, failure
+	case ctx.Err() != nil:
+		finish(499) // the client went away while held
+		return nil, ctx.Err()
 	}
+	return nil, fail(http.StatusBadGateway, "%s: %v", p.spec.Name, a.Err)
 }
+
+// resendUnsent is the activator's retry: a request whose instance refused
+// the connection (it died or is stopping) goes to another one, quickly
+// and for as long as the request may be held; anything else is its
+// caller's to retry.
+var resendUnsent = delivery.Policy{Retry: 100, Backoff: delivery.Linear, Delay: 10 * time.Millisecond, Rule: delivery.Unsent}
 
 // releasingBody frees its instance once the response body is closed.
 type releasingBody struct {
@@ -268,12 +277,6 @@ func (p *Pool) countCode(code int) {
 	}
 	p.cReqMu.Unlock()
 	c.Inc()
-}
-
-// isRefused tells whether the instance never received the request.
-func isRefused(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // copyFlush copies a response body, flushing each chunk when the length

@@ -24,12 +24,12 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/jobflow/jobflow/internal/delivery"
 	"github.com/jobflow/jobflow/internal/kafkasource"
 	"github.com/jobflow/jobflow/internal/testenv"
 	"github.com/jobflow/jobflow/internal/verify"
 	"github.com/jobflow/jobflow/pkg/counters/countertest"
 	"github.com/jobflow/jobflow/pkg/counters/dialogs"
+	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 )
 
 var topics = []string{"dialogs.public.messages", "dialogs.public.users"}

@@ -12,6 +12,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 )
 
 // DefaultOutput names the output that goes to K_SINK.
@@ -44,8 +46,7 @@ type Emitter struct {
 	function string
 	sinks    map[string]string
 	client   *http.Client
-	attempts int
-	backoff  time.Duration
+	retry    delivery.Policy
 }
 
 // NewEmitter resolves the addresses of the default output and of the named
@@ -56,8 +57,7 @@ func NewEmitter(function string, named ...string) (*Emitter, error) {
 		function: function,
 		sinks:    map[string]string{},
 		client:   &http.Client{Timeout: 30 * time.Second, Transport: newTransport()},
-		attempts: 3,
-		backoff:  50 * time.Millisecond,
+		retry:    EmitRetry,
 	}
 	if s := os.Getenv(SinkEnv(DefaultOutput)); s != "" {
 		e.sinks[DefaultOutput] = s
@@ -81,51 +81,45 @@ func newTransport() *http.Transport {
 // HasSink reports whether an output has an address (else it is a reply).
 func (e *Emitter) HasSink(output string) bool { return e.sinks[output] != "" }
 
-// Send delivers ev to the output's sink, retrying a few times with a short
-// backoff on transient failures (no response, 5xx, 429).
+// EmitRetry is how an emit is retried: a few quick tries with Knative's
+// rule. The emit is part of a delivery that the engine retries itself with
+// the source's policy, so it gives up soon and answers 503.
+var EmitRetry = delivery.Policy{Retry: 2, Backoff: delivery.Linear, Delay: 50 * time.Millisecond}
+
+// Send delivers ev to the output's sink, retrying as EmitRetry says.
 func (e *Emitter) Send(ctx context.Context, output string, ev event.Event) error {
 	target := e.sinks[output]
 	if target == "" {
 		return fmt.Errorf("no sink for output %q (%s is empty)", output, SinkEnv(output))
 	}
-	var err error
-	for attempt := 1; attempt <= e.attempts; attempt++ {
-		var retry bool
-		retry, err = e.sendOnce(ctx, target, ev)
-		if err == nil {
-			emitted.WithLabelValues(e.function, output, "ok").Inc()
-			return nil
-		}
-		if !retry || attempt == e.attempts {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			err = errors.Join(err, ctx.Err())
-			attempt = e.attempts
-		case <-time.After(e.backoff * time.Duration(attempt)):
-		}
+	a := e.retry.Do(ctx, func(ctx context.Context, _ int) delivery.Attempt { return e.sendOnce(ctx, target, ev) })
+	if a.OK() {
+		emitted.WithLabelValues(e.function, output, "ok").Inc()
+		return nil
 	}
 	emitted.WithLabelValues(e.function, output, "error").Inc()
+	err := a.Err
+	if ctx.Err() != nil {
+		err = errors.Join(err, ctx.Err())
+	}
 	return Unavailable(fmt.Errorf("emit %s to %s: %w", ev.Type(), target, err))
 }
 
-func (e *Emitter) sendOnce(ctx context.Context, target string, ev event.Event) (retry bool, err error) {
+func (e *Emitter) sendOnce(ctx context.Context, target string, ev event.Event) delivery.Attempt {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, nil)
 	if err != nil {
-		return false, err
+		return delivery.Attempt{Status: http.StatusBadRequest, Err: err} // a bad K_SINK: final
 	}
 	if err := cehttp.WriteRequest(ctx, binding.ToMessage(&ev), req); err != nil {
-		return false, fmt.Errorf("encode event: %w", err)
+		return delivery.Attempt{Status: http.StatusBadRequest, Err: fmt.Errorf("encode event: %w", err)}
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {
-		return true, err
+		return delivery.Failed(err)
 	}
 	defer drain(resp)
 	if resp.StatusCode/100 == 2 {
-		return false, nil
+		return delivery.Attempt{Status: resp.StatusCode}
 	}
-	return resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests,
-		fmt.Errorf("sink answered %s", resp.Status)
+	return delivery.Attempt{Status: resp.StatusCode, Err: fmt.Errorf("sink answered %s", resp.Status)}
 }
