@@ -6,7 +6,7 @@ export GOFLAGS ?= -buildvcs=false
 MODULES := . $(wildcard functions/*) e2e tools/func
 
 .DEFAULT_GOAL := help
-.PHONY: help deps run build test test-go tidy tidy-check bench load clean
+.PHONY: help deps run build test lint tidy tidy-check bench load clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ run: deps build ## start the whole pipeline locally, in the foreground (Ctrl-C s
 test: deps tidy-check ## vet and run every test (unit, integration, local e2e, offline Knative checks)
 	scripts/test.sh
 	@if $(MAKE) -n knative-check >/dev/null 2>&1; then $(MAKE) knative-check; fi
+
+lint: ## gofmt, go vet and staticcheck over every module
+	scripts/lint.sh
 
 tidy: ## go mod tidy in every module
 	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done

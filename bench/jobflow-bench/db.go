@@ -190,13 +190,6 @@ type drain struct {
 	Reached int           // rows seen at the end
 }
 
-func (d drain) rate() float64 {
-	if d.Took <= 0 {
-		return 0
-	}
-	return float64(d.Rows) / d.Took.Seconds()
-}
-
 // measureDrain polls count every poll until it reaches want or max passed
 // after the first rows appeared (or wait passed with no rows at all).
 func measureDrain(ctx context.Context, count counter, poll time.Duration, want int, wait, max time.Duration) (drain, error) {

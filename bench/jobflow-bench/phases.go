@@ -505,7 +505,7 @@ func (b *bench) feedEngine(f feed, br *broker, pgURL, chDB string, warm, n int, 
 	if err != nil {
 		return err
 	}
-	b.add(result{name: "Kafka engine beside chsink", what: fmt.Sprintf("ClickHouse Kafka engine on the same topic at the same time: row written minus event time (1 s resolution)"),
+	b.add(result{name: "Kafka engine beside chsink", what: "ClickHouse Kafka engine on the same topic at the same time: row written minus event time (1 s resolution)",
 		rows: int(got), took: produced, rate: float64(got) / produced.Seconds(),
 		p50: fmt.Sprintf("%.1f s", p50), p99: fmt.Sprintf("%.1f s", p99), note: fmt.Sprintf("max %.1f s%s", mx, short)})
 	return nil

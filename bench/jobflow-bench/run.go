@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -205,17 +204,4 @@ func (h histogram) quantile(q float64) time.Duration {
 		lower, prevCum = b, h.cum[i]
 	}
 	return time.Duration(math.Inf(1))
-}
-
-// exactQuantiles of samples (seconds).
-func exactQuantiles(samples []float64, qs ...float64) []float64 {
-	sort.Float64s(samples)
-	out := make([]float64, len(qs))
-	for i, q := range qs {
-		if len(samples) == 0 {
-			continue
-		}
-		out[i] = samples[min(len(samples)-1, int(q*float64(len(samples))))]
-	}
-	return out
 }
