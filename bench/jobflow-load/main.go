@@ -299,26 +299,22 @@ func parseHey(out string) heyResult {
 	return h
 }
 
-func run(o options) error {
-	opts = o
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return err
-	}
-	var st engine.Status
-	var err error
+// waitForEngine waits up to ten minutes for the engine's /status.
+func waitForEngine(o options) (engine.Status, error) {
 	for i := 0; ; i++ {
-		if st, err = status(); err == nil {
-			break
+		st, err := status()
+		if err == nil {
+			return st, nil
 		}
 		if i > 600 {
-			return fmt.Errorf("engine admin %s: %w", o.admin, err)
+			return st, fmt.Errorf("engine admin %s: %w", o.admin, err)
 		}
 		time.Sleep(time.Second)
 	}
-	fns := scaled(st)
-	log.Printf("functions: %s", strings.Join(fns, ", "))
+}
 
-	// 1. Cold starts and idle RSS, every function in parallel.
+// coldPhase measures o.colds cold starts of every function, all in parallel.
+func coldPhase(o options, st engine.Status, fns []string) ([]coldResult, error) {
 	log.Printf("cold starts: %d per function (each waits for scale to zero first)", o.colds)
 	results := make([]coldResult, len(fns))
 	var wg sync.WaitGroup
@@ -328,8 +324,28 @@ func run(o options) error {
 	wg.Wait()
 	for _, r := range results {
 		if r.err != nil {
-			return r.err
+			return nil, r.err
 		}
+	}
+	return results, nil
+}
+
+func run(o options) error {
+	opts = o
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	st, err := waitForEngine(o)
+	if err != nil {
+		return err
+	}
+	fns := scaled(st)
+	log.Printf("functions: %s", strings.Join(fns, ", "))
+
+	// 1. Cold starts and idle RSS, every function in parallel.
+	results, err := coldPhase(o, st, fns)
+	if err != nil {
+		return err
 	}
 
 	// 2. Activator overhead on a warm request.
