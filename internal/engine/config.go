@@ -31,7 +31,7 @@ type Config struct {
 
 	PostgresURL    string    `envconfig:"JOBFLOW_POSTGRES_URL" desc:"PostgreSQL URL of the jobs database; empty: start a server under JOBFLOW_DIR"`
 	PostgresPort   int       `envconfig:"JOBFLOW_POSTGRES_PORT" default:"55432" desc:"port of the PostgreSQL server the engine starts"`
-	Databases      Databases `envconfig:"JOBFLOW_DATABASES" desc:"PostgreSQL URLs of the databases the functions name (name=url,...); the others: database <name> on the PostgreSQL server, created if missing"`
+	Databases      Databases `envconfig:"JOBFLOW_DATABASES" desc:"PostgreSQL URLs of the databases the functions name (name:url,...); the others: database <name> on the PostgreSQL server, created if missing"`
 	Adapters       bool      `envconfig:"JOBFLOW_ADAPTERS" default:"true" desc:"run the adapters of adapters/ (the CDC source)"`
 	ClickHouseAddr string    `envconfig:"JOBFLOW_CLICKHOUSE_ADDR" desc:"host:port (native protocol) of ClickHouse; empty: start a server under JOBFLOW_DIR"`
 	ClickHouseTCP  int       `envconfig:"JOBFLOW_CLICKHOUSE_TCP_PORT" default:"59000" desc:"native port of the ClickHouse server the engine starts"`
@@ -72,19 +72,20 @@ func Usage() error {
 }
 
 // Databases maps a database name (a func.yaml secret key <name>-url) to
-// its URL; in the environment: name=url,name=url.
+// its URL; in the environment name:url,... as JOBFLOW_PORTS (the name
+// ends at the first colon, the URL keeps its own).
 type Databases map[string]string
 
-// Decode reads name=url pairs (envconfig.Decoder).
+// Decode reads name:url pairs (envconfig.Decoder).
 func (d *Databases) Decode(v string) error {
 	m := Databases{}
 	for _, pair := range strings.Split(v, ",") {
 		if pair = strings.TrimSpace(pair); pair == "" {
 			continue
 		}
-		name, url, ok := strings.Cut(pair, "=")
+		name, url, ok := strings.Cut(pair, ":")
 		if !ok || name == "" || url == "" {
-			return fmt.Errorf("JOBFLOW_DATABASES: %q: want name=url", pair)
+			return fmt.Errorf("JOBFLOW_DATABASES: %q: want name:url", pair)
 		}
 		m[name] = url
 	}
