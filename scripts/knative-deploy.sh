@@ -3,7 +3,7 @@
 # namespaces and databases, the Strimzi Kafka cluster and topics (brokers/),
 # every function with `func deploy` (host builder, pushed to localhost:5001),
 # the KafkaSinks + SinkBindings (sinks/) and KafkaSources (triggers/), and the
-# CDC source (ko). Env: JOBFLOW_FUNC (func CLI), KO (ko command).
+# adapters/ (the CDC source, with ko). Env: JOBFLOW_FUNC (func CLI), KO (ko command).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cluster_dir="$root/e2e/knative/cluster"
@@ -29,8 +29,8 @@ step "KafkaSinks, SinkBindings, KafkaSources"
 kubectl apply -f "$root/sinks/"
 kubectl apply -f "$root/triggers/"
 
-step "CDC source (ko)"
-(cd "$root" && KO_DOCKER_REPO=localhost:5001/jobflow $ko resolve --base-import-paths -f "$cluster_dir/20-cdc.yaml") | kubectl apply -f -
+step "adapters/: the CDC source (ko)"
+(cd "$root" && KO_DOCKER_REPO=localhost:5001/jobflow $ko resolve --base-import-paths -f "$root/adapters/") | kubectl apply -f -
 
 step "waiting for readiness"
 kubectl wait ksvc --all -n jobflow --for=condition=Ready --timeout=300s

@@ -62,7 +62,7 @@ func startEngine(o *options, brokers []string, pgURL, chDB string, env map[strin
 	}
 	cfg := engine.Config{
 		Root: o.Root, StateDir: o.engineDir(), Namespace: "jobflow",
-		KafkaBrokers: brokers, PostgresURL: pgURL, ClickHouseAddr: o.ClickHouseAddr, CDC: false,
+		KafkaBrokers: brokers, PostgresURL: pgURL, ClickHouseAddr: o.ClickHouseAddr, Adapters: false,
 		IngressPort: ingress, AdminPort: admin, CommitInterval: 5 * time.Second,
 		StartTimeout: 2 * time.Minute, Functions: functions, SkipBuild: true, OneEventPerRequest: env["JOBFLOW_ONE_EVENT_PER_REQUEST"] == "true",
 	}

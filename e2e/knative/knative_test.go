@@ -37,6 +37,8 @@ func TestClusterManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob(filepath.Join(root, "e2e", "knative", "cluster", "*.yaml"))
+	adapters, _ := filepath.Glob(filepath.Join(root, "adapters", "*.yaml"))
+	files = append(files, adapters...)
 	if len(files) == 0 {
 		t.Fatal("no e2e/knative/cluster/*.yaml")
 	}

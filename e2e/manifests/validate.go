@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	kafkasinks "knative.dev/eventing-kafka-broker/control-plane/pkg/apis/eventing/v1alpha1"
@@ -100,7 +101,7 @@ func Kinds() []string {
 	for k := range strimziKinds {
 		ks = append(ks, k)
 	}
-	return append(ks, "v1, Kind=ConfigMap")
+	return append(ks, "v1, Kind=ConfigMap", "apps/v1, Kind=Deployment")
 }
 
 // Decode checks one YAML document and returns the decoded object. A kind
@@ -160,6 +161,13 @@ func Decode(ctx context.Context, crds crdcheck.Set, raw []byte) (*Object, error)
 			errs = append(errs, err.Error())
 		}
 		o.Value = v
+	case key == "apps/v1, Kind=Deployment":
+		var d appsv1.Deployment
+		if err := yaml.UnmarshalStrict(raw, &d); err != nil {
+			errs = append(errs, "strict decode: "+err.Error())
+			break
+		}
+		o.Value = &d
 	case key == "v1, Kind=ConfigMap":
 		var cm corev1.ConfigMap
 		if err := yaml.UnmarshalStrict(raw, &cm); err != nil {

@@ -1,13 +1,21 @@
 // Package engine is the local engine behind `jobflow up`: it runs the
-// manifests of triggers/, sinks/ and brokers/ and the functions of
-// functions/ on one machine, as Knative would run them on a cluster.
+// manifests of triggers/, sinks/, brokers/ and adapters/ and the functions
+// of functions/ on one machine, as Knative would run them on a cluster.
+//
+// It works in two steps, after knative.dev/eventing's adapters
+// (configuration handed in, then Start): package plan turns the manifests
+// into a resolved plan without starting anything, and the Engine (the
+// runner) starts a plan layer by layer and stops it in reverse order.
 package engine
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/jobflow/jobflow/internal/autoscaler"
 )
 
 // Config of the engine. Every field is an environment variable; the README
@@ -21,16 +29,15 @@ type Config struct {
 	KafkaPort    int      `envconfig:"JOBFLOW_KAFKA_PORT" default:"9092" desc:"port of the embedded broker"`
 	KafkaPersist bool     `envconfig:"JOBFLOW_KAFKA_PERSIST" default:"true" desc:"keep the embedded broker's data and offsets under JOBFLOW_DIR/kafka across restarts"`
 
-	PostgresURL    string `envconfig:"JOBFLOW_POSTGRES_URL" desc:"PostgreSQL URL of the jobs database; empty: start a server under JOBFLOW_DIR"`
-	PostgresPort   int    `envconfig:"JOBFLOW_POSTGRES_PORT" default:"55432" desc:"port of the PostgreSQL server the engine starts"`
-	DialogsURL     string `envconfig:"JOBFLOW_DIALOGS_URL" desc:"PostgreSQL URL of the dialogs database; empty: database dialogs on the jobs server"`
-	CountersURL    string `envconfig:"JOBFLOW_COUNTERS_URL" desc:"PostgreSQL URL of the counters database; empty: database counters on the jobs server"`
-	CDC            bool   `envconfig:"JOBFLOW_CDC" default:"true" desc:"run the CDC source (dialogs tables into Kafka)"`
-	ClickHouseAddr string `envconfig:"JOBFLOW_CLICKHOUSE_ADDR" desc:"host:port (native protocol) of ClickHouse; empty: start a server under JOBFLOW_DIR"`
-	ClickHouseTCP  int    `envconfig:"JOBFLOW_CLICKHOUSE_TCP_PORT" default:"59000" desc:"native port of the ClickHouse server the engine starts"`
-	ClickHouseHTTP int    `envconfig:"JOBFLOW_CLICKHOUSE_HTTP_PORT" default:"58123" desc:"HTTP port of the ClickHouse server the engine starts"`
+	PostgresURL    string    `envconfig:"JOBFLOW_POSTGRES_URL" desc:"PostgreSQL URL of the jobs database; empty: start a server under JOBFLOW_DIR"`
+	PostgresPort   int       `envconfig:"JOBFLOW_POSTGRES_PORT" default:"55432" desc:"port of the PostgreSQL server the engine starts"`
+	Databases      Databases `envconfig:"JOBFLOW_DATABASES" desc:"PostgreSQL URLs of the databases the functions name (name:url,...); the others: database <name> on the PostgreSQL server, created if missing"`
+	Adapters       bool      `envconfig:"JOBFLOW_ADAPTERS" default:"true" desc:"run the adapters of adapters/ (the CDC source)"`
+	ClickHouseAddr string    `envconfig:"JOBFLOW_CLICKHOUSE_ADDR" desc:"host:port (native protocol) of ClickHouse; empty: start a server under JOBFLOW_DIR"`
+	ClickHouseTCP  int       `envconfig:"JOBFLOW_CLICKHOUSE_TCP_PORT" default:"59000" desc:"native port of the ClickHouse server the engine starts"`
+	ClickHouseHTTP int       `envconfig:"JOBFLOW_CLICKHOUSE_HTTP_PORT" default:"58123" desc:"HTTP port of the ClickHouse server the engine starts"`
 
-	Ports       map[string]int `envconfig:"JOBFLOW_PORTS" default:"receiver:8080,query:8081,dialogs:8082" desc:"fixed ports of functions (name:port,...); the others get free ports"`
+	Ports       map[string]int `envconfig:"JOBFLOW_PORTS" desc:"fixed ports of functions (name:port,...) over func.yaml's jobflow.dev/local-port; the others get free ports"`
 	IngressPort int            `envconfig:"JOBFLOW_INGRESS_PORT" default:"8070" desc:"port of the KafkaSink ingress (/<namespace>/<sink>)"`
 	AdminPort   int            `envconfig:"JOBFLOW_ADMIN_PORT" default:"8079" desc:"port of the engine's /metrics and /status"`
 
@@ -62,4 +69,32 @@ func LoadConfig() (Config, error) {
 func Usage() error {
 	var c Config
 	return envconfig.Usage("", &c)
+}
+
+// Databases maps a database name (a func.yaml secret key <name>-url) to
+// its URL; in the environment name:url,... as JOBFLOW_PORTS (the name
+// ends at the first colon, the URL keeps its own).
+type Databases map[string]string
+
+// Decode reads name:url pairs (envconfig.Decoder).
+func (d *Databases) Decode(v string) error {
+	m := Databases{}
+	for _, pair := range strings.Split(v, ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		name, url, ok := strings.Cut(pair, ":")
+		if !ok || name == "" || url == "" {
+			return fmt.Errorf("JOBFLOW_DATABASES: %q: want name:url", pair)
+		}
+		m[name] = url
+	}
+	*d = m
+	return nil
+}
+
+// autoscalerOverrides are the engine-wide overrides of func.yaml's scale
+// settings.
+func autoscalerOverrides(c Config) autoscaler.Overrides {
+	return autoscaler.Overrides{StableWindow: c.AutoscaleWindow, ScaleToZeroGrace: c.ScaleToZeroGrace, Tick: c.AutoscaleTick}
 }

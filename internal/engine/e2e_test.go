@@ -45,8 +45,8 @@ func testConfig(t *testing.T) engine.Config {
 	t.Setenv("CDC_PUBLICATION_NAME", slot)
 	return engine.Config{
 		Root: testenv.RootDir(t), StateDir: t.TempDir(), Namespace: "jobflow",
-		KafkaPort: testenv.FreePort(t), PostgresURL: pgURL, DialogsURL: dialogsURL, CountersURL: countersURL,
-		ClickHouseAddr: chAddr, CDC: true,
+		KafkaPort: testenv.FreePort(t), PostgresURL: pgURL, Databases: map[string]string{"dialogs": dialogsURL, "counters": countersURL},
+		ClickHouseAddr: chAddr, Adapters: true,
 		Ports:       map[string]int{"receiver": testenv.FreePort(t), "query": testenv.FreePort(t), "dialogs": testenv.FreePort(t)},
 		IngressPort: testenv.FreePort(t), AdminPort: testenv.FreePort(t),
 		CommitInterval: time.Second, StartTimeout: 5 * time.Minute,

@@ -19,7 +19,7 @@ func TestScaleToZeroAndBack(t *testing.T) {
 		t.Skip("end-to-end: runs the whole engine")
 	}
 	cfg := testConfig(t)
-	cfg.CDC = false // the counter path has its own test; this one is about scaling
+	cfg.Adapters = false // the counter path has its own test; this one is about scaling
 	grace := 500 * time.Millisecond
 	cfg.ScaleToZeroGrace, cfg.AutoscaleWindow, cfg.AutoscaleTick = &grace, 3*time.Second, 200*time.Millisecond
 	c := runCluster(t, cfg)

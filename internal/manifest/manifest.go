@@ -25,6 +25,7 @@ const (
 	KindSinkBinding = "SinkBinding"
 	KindKafkaTopic  = "KafkaTopic"
 	KindService     = "Service"
+	KindDeployment  = "Deployment"
 )
 
 // Annotations the engine reads.
@@ -38,6 +39,15 @@ const (
 	// waiting records in one request, as a CloudEvents batch (jobflow's own
 	// knob, local engine only; Knative sends one event per request).
 	AnnotationBatchSize = "jobflow.dev/delivery.batch-size"
+	// AnnotationLocalPort is the port a function's activator listens on
+	// in the local engine (func.yaml deploy.annotations; a cluster ignores it).
+	AnnotationLocalPort = "jobflow.dev/local-port"
+	// AnnotationLocalHint is printed under a function's URL when the local
+	// engine is up; {url} in it becomes the function's URL.
+	AnnotationLocalHint = "jobflow.dev/local-hint"
+	// AnnotationAfter names functions (comma-separated) an adapter needs
+	// running before it starts, e.g. because they create its tables.
+	AnnotationAfter = "jobflow.dev/after"
 )
 
 // Meta is object metadata.
@@ -205,14 +215,17 @@ type Topology struct {
 	Bindings  []SinkBinding
 	Topics    []Topic
 	Functions []Function
+	// Adapters are long-running processes (adapters/), never scaled.
+	Adapters []Deployment
 	// Documents holds every manifest document, including kinds the engine ignores.
 	Documents []Document
 }
 
-// Load reads root/triggers, root/sinks, root/brokers and root/functions/*/func.yaml.
+// Load reads root/brokers, root/sinks, root/triggers, root/adapters and
+// root/functions/*/func.yaml.
 func Load(root string) (*Topology, error) {
 	t := &Topology{}
-	for _, dir := range []string{"brokers", "sinks", "triggers"} {
+	for _, dir := range []string{"brokers", "sinks", "triggers", "adapters"} {
 		files, err := filepath.Glob(filepath.Join(root, dir, "*.yaml"))
 		if err != nil {
 			return nil, err
@@ -300,6 +313,9 @@ func (t *Topology) addFile(file string) error {
 		case KindKafkaTopic:
 			t.Topics = append(t.Topics, Topic{})
 			target = &t.Topics[len(t.Topics)-1]
+		case KindDeployment:
+			t.Adapters = append(t.Adapters, Deployment{})
+			target = &t.Adapters[len(t.Adapters)-1]
 		default:
 			continue
 		}
@@ -338,6 +354,16 @@ func (t *Topology) check() error {
 		}
 		if _, err := t.Target(b.Spec.Sink); err != nil {
 			errs = append(errs, fmt.Sprintf("sinkbinding %s sink: %v", b.Name, err))
+		}
+	}
+	for _, d := range t.Adapters {
+		if _, err := d.Container(); err != nil {
+			errs = append(errs, err.Error())
+		}
+		for _, n := range d.After() {
+			if t.Function(n) == nil {
+				errs = append(errs, fmt.Sprintf("deployment %s: %s: no function %q in functions/", d.Name, AnnotationAfter, n))
+			}
 		}
 	}
 	if len(errs) > 0 {

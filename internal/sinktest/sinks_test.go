@@ -145,7 +145,7 @@ func TestSinksKilledMidBatchAndRedelivered(t *testing.T) {
 
 	cfg := engine.Config{
 		Root: testenv.RootDir(t), StateDir: t.TempDir(), Namespace: "jobflow",
-		KafkaBrokers: brokers, PostgresURL: pgURL, ClickHouseAddr: chAddr, CDC: false,
+		KafkaBrokers: brokers, PostgresURL: pgURL, ClickHouseAddr: chAddr, Adapters: false,
 		IngressPort: testenv.FreePort(t), AdminPort: testenv.FreePort(t), CommitInterval: time.Second,
 		StartTimeout: 5 * time.Minute, Functions: []string{"pgsink", "chsink"},
 	}

@@ -1,0 +1,71 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/jobflow/jobflow/internal/kafkasource"
+	"github.com/jobflow/jobflow/internal/scaler"
+)
+
+// Status is the engine's state, served as JSON on /status.
+type Status struct {
+	Functions map[string]FunctionStatus    `json:"functions"`
+	Sources   map[string]kafkasource.Stats `json:"sources"`
+}
+
+// FunctionStatus of one function (or adapter: no Scale).
+type FunctionStatus struct {
+	URL      string `json:"url"`
+	Ready    bool   `json:"ready"` // a function: its activator serves
+	Restarts int64  `json:"restarts"`
+	// Scale: instances, cold starts, requests held by the activator,
+	// in-flight per instance.
+	Scale *scaler.Status `json:"scale,omitempty"`
+}
+
+// Status returns the current status.
+func (e *Engine) Status() Status {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := Status{Functions: map[string]FunctionStatus{}, Sources: map[string]kafkasource.Stats{}}
+	for n, p := range e.pools {
+		sc := p.Status()
+		st.Functions[n] = FunctionStatus{URL: p.URL(), Ready: p.Ready(), Restarts: p.Restarts(), Scale: &sc}
+	}
+	for n, p := range e.adapters {
+		st.Functions[n] = FunctionStatus{URL: p.URL(), Ready: p.Ready(), Restarts: p.Restarts()}
+	}
+	for _, s := range e.sources {
+		st.Sources[s.Name()] = s.Stats()
+	}
+	return st
+}
+
+// startAdmin serves /metrics (Prometheus) and /status (JSON) on the admin
+// port until the stack unwinds.
+func (e *Engine) startAdmin(stops *stack) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.Handler())
+	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, e.Status()) })
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", e.cfg.AdminPort))
+	if err != nil {
+		return fmt.Errorf("admin port: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	stops.push(func() { _ = srv.Close() })
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

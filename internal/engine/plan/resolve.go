@@ -1,0 +1,93 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jobflow/jobflow/internal/manifest"
+)
+
+// ClusterSinkHost is the host of Knative's KafkaSink ingress on a cluster;
+// URLs to it (in func.yaml envs) are rewritten to the engine's ingress.
+const ClusterSinkHost = "kafka-sink-ingress.knative-eventing.svc.cluster.local"
+
+// resolver maps what the manifests name on a cluster to local addresses.
+type resolver struct {
+	topo *manifest.Topology
+	s    Settings
+	at   Addresses
+	// clusterKafka holds the bootstrap servers the manifests name; env
+	// values naming them become the local brokers.
+	clusterKafka map[string]bool
+	databases    []string // local databases named so far
+}
+
+func newResolver(topo *manifest.Topology, s Settings, at Addresses) *resolver {
+	r := &resolver{topo: topo, s: s, at: at, clusterKafka: map[string]bool{}}
+	for _, src := range topo.Sources {
+		for _, b := range src.Spec.BootstrapServers {
+			r.clusterKafka[b] = true
+		}
+	}
+	for _, k := range topo.Sinks {
+		for _, b := range k.Spec.BootstrapServers {
+			r.clusterKafka[b] = true
+		}
+	}
+	return r
+}
+
+func (r *resolver) ns(ns string) string {
+	if ns == "" {
+		return r.s.Namespace
+	}
+	return ns
+}
+
+func (r *resolver) ingressURL() string { return "http://" + r.at.Ingress }
+
+// functionURL is where a function's activator serves.
+func (r *resolver) functionURL(name string) (string, error) {
+	addr, ok := r.at.Functions[name]
+	if !ok {
+		return "", fmt.Errorf("function %s has no address", name)
+	}
+	return "http://" + addr, nil
+}
+
+// url resolves a manifest destination to a local URL.
+func (r *resolver) url(d manifest.Destination) (string, error) {
+	t, err := r.topo.Target(d)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case t.URI != "":
+		return r.rewrite(t.URI), nil
+	case t.Sink != "":
+		s := r.topo.Sink(t.Sink)
+		return r.ingressURL() + "/" + r.ns(s.Namespace) + "/" + s.Name + t.Path, nil
+	case t.Function != "":
+		u, err := r.functionURL(t.Function)
+		if err != nil {
+			return "", err
+		}
+		return u + t.Path, nil
+	}
+	return "", errors.New("empty target")
+}
+
+// rewrite points cluster addresses at local ones: the KafkaSink ingress at
+// the engine's, the Kafka bootstrap servers at the local brokers.
+func (r *resolver) rewrite(v string) string {
+	for _, scheme := range []string{"http://", "https://"} {
+		if rest, ok := strings.CutPrefix(v, scheme+ClusterSinkHost); ok {
+			return r.ingressURL() + rest
+		}
+	}
+	if r.clusterKafka[v] {
+		return strings.Join(r.at.Brokers, ",")
+	}
+	return v
+}

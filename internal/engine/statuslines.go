@@ -1,0 +1,112 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jobflow/jobflow/internal/engine/plan"
+	"github.com/jobflow/jobflow/internal/kafkasource"
+)
+
+// printReady says where everything is: each HTTP function's URL with the
+// hint of its func.yaml (jobflow.dev/local-hint), and the engine's own.
+func (e *Engine) printReady(p *plan.Plan) {
+	e.say("")
+	e.say("jobflow is up.")
+	for _, f := range p.Functions {
+		if !f.HTTP && f.Hint == "" {
+			continue
+		}
+		e.say("  %-16s %s", f.Name+":", f.URL)
+		for _, line := range strings.Split(f.Hint, "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				e.say("    %s", strings.ReplaceAll(line, "{url}", f.URL))
+			}
+		}
+	}
+	e.say("  %-16s http://127.0.0.1:%d/status  /metrics     logs: %s", "engine:", e.cfg.AdminPort, e.state("logs"))
+	e.say("Ctrl-C stops everything.")
+	e.say("")
+}
+
+// statusLoop prints one line per source and one for the instances when
+// something changed, until ctx ends.
+func (e *Engine) statusLoop(ctx context.Context) {
+	if e.cfg.StatusInterval <= 0 {
+		<-ctx.Done()
+		return
+	}
+	t := time.NewTicker(e.cfg.StatusInterval)
+	defer t.Stop()
+	prev := map[string]kafkasource.Stats{}
+	prevScale := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st := e.Status()
+		scale := instancesLine(st)
+		if !changed(st.Sources, prev) && scale == prevScale {
+			continue
+		}
+		now := time.Now().Format("15:04:05")
+		for _, n := range sortedKeys(st.Sources) {
+			s, p := st.Sources[n], prev[n]
+			rate := float64(s.Delivered-p.Delivered) / e.cfg.StatusInterval.Seconds()
+			e.say("%s %-18s delivered %-8d %7.1f/s  in flight %-4d retries %-5d dead-lettered %-4d dropped %d",
+				now, n, s.Delivered, rate, s.InFlight, s.Failures, s.DeadLettered, s.Dropped)
+		}
+		e.say("%s instances: %s", now, scale)
+		prev, prevScale = st.Sources, scale
+	}
+}
+
+func changed(now, prev map[string]kafkasource.Stats) bool {
+	for n, s := range now {
+		if s != prev[n] {
+			return true
+		}
+	}
+	return false
+}
+
+// instancesLine is "name state" per function and adapter: instances,
+// starting and draining ones, held requests, restarts.
+func instancesLine(st Status) string {
+	var fl []string
+	for _, n := range sortedKeys(st.Functions) {
+		fs := st.Functions[n]
+		state := "ready"
+		if !fs.Ready {
+			state = "NOT READY"
+		}
+		if sc := fs.Scale; sc != nil {
+			state = fmt.Sprintf("%d", sc.Instances)
+			if sc.Starting+sc.Draining > 0 {
+				state += fmt.Sprintf(" (+%d starting, -%d draining)", sc.Starting, sc.Draining)
+			}
+			if sc.Held > 0 {
+				state += fmt.Sprintf(" held %d", sc.Held)
+			}
+		}
+		if fs.Restarts > 0 {
+			state += fmt.Sprintf(" (restarts %d)", fs.Restarts)
+		}
+		fl = append(fl, n+" "+state)
+	}
+	return strings.Join(fl, ", ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
