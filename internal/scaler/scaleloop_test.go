@@ -15,7 +15,7 @@ type fakeSet struct {
 }
 
 func (f *fakeSet) counts() (ready, starting, draining int) { return f.ready, 0, 0 }
-func (f *fakeSet) scaleTo(n int)                          { f.scaled, f.ready = append(f.scaled, n), n }
+func (f *fakeSet) scaleTo(n int)                           { f.scaled, f.ready = append(f.scaled, n), n }
 
 func loopConfig() autoscaler.Config {
 	c := autoscaler.Defaults()
