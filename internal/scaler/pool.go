@@ -87,11 +87,12 @@ func New(spec Spec, log *slog.Logger) *Pool {
 // routes gives the activator the instance set to route to and the
 // autoscaler loop to wake the function at zero.
 type routes struct {
-	*instanceSet
+	set  *instanceSet
 	loop *scaleLoop
 }
 
-func (r routes) wake() { r.loop.wake() }
+func (r routes) acquire() (lease, <-chan struct{}, error) { return r.set.acquire() }
+func (r routes) wake()                                    { r.loop.wake() }
 
 // Listen binds the activator's address; the pool counts as ready (Knative:
 // the route answers) from then on, even with zero instances.
