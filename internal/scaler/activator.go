@@ -1,38 +1,96 @@
 package scaler
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
-	"net/url"
-	"strconv"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 )
 
-// hopHeaders are not forwarded (RFC 9110 section 7.6.1).
-var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+// backends is what the activator routes to: the instance set (woken at
+// zero through the autoscaler loop), or a fake in tests.
+type backends interface {
+	// acquire counts one request on the least-loaded ready backend and
+	// returns it. With none ready it returns nil and a channel closed at
+	// the next change, or an error when no backend will come.
+	acquire() (lease, <-chan struct{}, error)
+	// wake asks for a backend when none is ready or starting.
+	wake()
+}
 
-// ServeHTTP is the activator: it holds the request until an instance is
-// ready (starting one if the pool is at zero), sends it to the least-loaded
-// ready instance, and resends it elsewhere if that instance refused the
-// connection (it never got the request, e.g. it just crashed).
-func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// lease is one request counted on a backend until released.
+type lease interface {
+	host() string          // host:port the backend serves on
+	release(answered bool) // answered: the backend served the request
+}
+
+// activator is the proxy in front of a function's instances: it holds a
+// request while no instance is ready (waking the function at zero), sends
+// it to the least-loaded ready instance, and resends it elsewhere when the
+// instance never received it. It serves HTTP (ServeHTTP) and, for the
+// engine's own dispatcher, in-process (RoundTrip).
+type activator struct {
+	function    string
+	holdTimeout time.Duration
+	maxBody     int64
+	log         *slog.Logger
+	backends    backends
+	load        *loadMeter
+	transport   *http.Transport
+	metrics     *activatorMetrics
+
+	held, heldTotal, requests, errs atomic.Int64
+}
+
+func newActivator(function string, holdTimeout time.Duration, maxBody int64, b backends, load *loadMeter, log *slog.Logger) *activator {
+	return &activator{
+		function: function, holdTimeout: holdTimeout, maxBody: maxBody, log: log, backends: b, load: load,
+		metrics: newActivatorMetrics(function),
+		transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        0,
+			MaxIdleConnsPerHost: 1024,
+			IdleConnTimeout:     30 * time.Second,
+			DisableCompression:  true,
+		},
+	}
+}
+
+// activatorError is a failure of the activator itself, with the status
+// ServeHTTP answers.
+type activatorError struct {
+	code int
+	msg  string
+}
+
+func (e *activatorError) Error() string { return e.msg }
+
+// resendUnsent is the activator's retry: a request whose instance refused
+// the connection (it died or is stopping) goes to another one, quickly
+// and for as long as the request may be held; anything else is its
+// caller's to retry.
+var resendUnsent = delivery.Policy{Retry: 100, Backoff: delivery.Linear, Delay: 10 * time.Millisecond, Rule: delivery.Unsent}
+
+// ServeHTTP buffers the request body (so it can be resent) and answers
+// with what RoundTrip got.
+func (a *activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var body []byte
 	if r.Body != nil && r.Body != http.NoBody {
-		b, err := io.ReadAll(io.LimitReader(r.Body, p.spec.MaxBodyBytes+1))
+		b, err := io.ReadAll(io.LimitReader(r.Body, a.maxBody+1))
 		if err != nil {
-			p.refuse(w, http.StatusBadRequest, fmt.Sprintf("read body: %v", err))
+			a.refuse(w, http.StatusBadRequest, fmt.Sprintf("read body: %v", err))
 			return
 		}
-		if int64(len(b)) > p.spec.MaxBodyBytes {
-			p.refuse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", p.spec.MaxBodyBytes))
+		if int64(len(b)) > a.maxBody {
+			a.refuse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", a.maxBody))
 			return
 		}
 		body = b
@@ -40,7 +98,7 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out := r.Clone(r.Context())
 	out.RequestURI = ""
 	setBody(out, body)
-	resp, err := p.RoundTrip(out)
+	resp, err := a.RoundTrip(out)
 	if err != nil {
 		var ae *activatorError
 		if errors.As(err, &ae) {
@@ -57,94 +115,47 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // refuse answers a request the activator will not forward.
-func (p *Pool) refuse(w http.ResponseWriter, code int, msg string) {
-	p.arrivals.Add(1)
-	p.requests.Add(1)
-	p.countCode(code)
+func (a *activator) refuse(w http.ResponseWriter, code int, msg string) {
+	a.load.arrive()
+	a.requests.Add(1)
+	a.metrics.countCode(code)
 	http.Error(w, msg, code)
 }
 
-// activatorError is a failure of the activator itself, with the status
-// ServeHTTP answers.
-type activatorError struct {
-	code int
-	msg  string
-}
-
-func (e *activatorError) Error() string { return e.msg }
-
-// RoundTrip does what the activator does for one request, in-process: the
-// engine's dispatcher calls it directly (Transport), saving the hop through
-// the activator's HTTP server. The instance is counted busy until the
-// response body is closed. Errors: the context's when the caller went
-// away, else an *activatorError (503 nothing ready in time, 502 the
-// instance failed).
-func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
+// RoundTrip does what the activator does for one request, in-process. The
+// backend is counted busy until the response body is closed. Errors: the
+// context's when the caller went away, else an *activatorError (503
+// nothing ready in time, 502 the instance failed).
+func (a *activator) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
-	p.arrivals.Add(1)
-	p.requests.Add(1)
-	p.conc.add(start, 1)
-	p.gInflight.Inc()
-	finish := func(code int) {
-		p.conc.add(time.Now(), -1)
-		p.gInflight.Dec()
-		p.countCode(code)
-	}
-	fail := func(code int, format string, args ...any) error {
-		finish(code)
-		p.errs.Add(1)
-		msg := fmt.Sprintf(format, args...)
-		p.log.Warn("activator failed a request", "status", code, "err", msg)
-		return &activatorError{code: code, msg: msg}
-	}
+	a.load.arrive()
+	a.requests.Add(1)
+	a.load.add(start, 1)
+	a.metrics.inflight.Inc()
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		b, err := io.ReadAll(req.Body)
 		if err != nil {
-			finish(http.StatusBadRequest)
+			a.finish(http.StatusBadRequest)
 			return nil, &activatorError{code: http.StatusBadRequest, msg: fmt.Sprintf("read body: %v", err)}
 		}
 		req = req.Clone(req.Context())
 		setBody(req, b)
 	}
 	ctx := req.Context()
-	deadline := start.Add(p.spec.HoldTimeout)
+	deadline := start.Add(a.holdTimeout)
 	var resp *http.Response
 	var failure error
-	a := resendUnsent.Do(ctx, func(context.Context, int) delivery.Attempt {
-		in, err := p.acquire(ctx, deadline)
+	last := resendUnsent.Do(ctx, func(context.Context, int) delivery.Attempt {
+		l, err := a.acquire(ctx, deadline)
 		if err != nil {
 			if ctx.Err() == nil {
-				failure = fail(http.StatusServiceUnavailable, "%s: no instance ready after %s", p.spec.Name, p.spec.HoldTimeout)
+				failure = a.fail(http.StatusServiceUnavailable, "%s: no instance ready after %s", a.function, a.holdTimeout)
 			}
 			return delivery.Attempt{Status: http.StatusServiceUnavailable, Err: err}
 		}
-		out := req.Clone(ctx)
-		out.URL.Scheme, out.URL.Host = "http", "127.0.0.1:"+strconv.Itoa(in.port)
-		out.Host = req.Host
-		for _, h := range hopHeaders {
-			out.Header.Del(h)
-		}
-		out.Body = http.NoBody
-		if req.GetBody != nil {
-			if out.Body, err = req.GetBody(); err != nil {
-				p.release(in)
-				failure = fail(http.StatusBadRequest, "body: %v", err)
-				return delivery.Attempt{Status: http.StatusBadRequest, Err: err}
-			}
-		}
-		r, err := p.transport.RoundTrip(out)
-		if err != nil {
-			p.release(in) // unsent: the instance died under us and never saw it
-			return delivery.Failed(err)
-		}
-		code := r.StatusCode
-		r.Body = &releasingBody{ReadCloser: r.Body, release: func() {
-			p.release(in)
-			in.requests.Add(1)
-			finish(code)
-		}}
-		resp = r
-		return delivery.Attempt{Status: http.StatusOK} // the instance answered: the caller judges its status
+		var attempt delivery.Attempt
+		resp, attempt, failure = a.forward(ctx, req, l)
+		return attempt
 	})
 	switch {
 	case resp != nil:
@@ -152,111 +163,87 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	case failure != nil:
 		return nil, failure
 	case ctx.Err() != nil:
-		finish(499) // the client went away while held
+		a.finish(499) // the client went away while held
 		return nil, ctx.Err()
 	}
-	return nil, fail(http.StatusBadGateway, "%s: %v", p.spec.Name, a.Err)
+	return nil, a.fail(http.StatusBadGateway, "%s: %v", a.function, last.Err)
 }
 
-// resendUnsent is the activator's retry: a request whose instance refused
-// the connection (it died or is stopping) goes to another one, quickly
-// and for as long as the request may be held; anything else is its
-// caller's to retry.
-var resendUnsent = delivery.Policy{Retry: 100, Backoff: delivery.Linear, Delay: 10 * time.Millisecond, Rule: delivery.Unsent}
-
-// releasingBody frees its instance once the response body is closed.
-type releasingBody struct {
-	io.ReadCloser
-	once    sync.Once
-	release func()
-}
-
-func (b *releasingBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.once.Do(b.release)
-	return err
-}
-
-// setBody makes body r's replayable body.
-func setBody(r *http.Request, body []byte) {
-	r.ContentLength = int64(len(body))
-	r.Body, r.GetBody = http.NoBody, nil
-	if body != nil {
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+// forward sends one attempt of req to the leased backend. A response's
+// body releases the lease when closed.
+func (a *activator) forward(ctx context.Context, req *http.Request, l lease) (*http.Response, delivery.Attempt, error) {
+	out := req.Clone(ctx)
+	out.URL.Scheme, out.URL.Host = "http", l.host()
+	out.Host = req.Host
+	for _, h := range hopHeaders {
+		out.Header.Del(h)
 	}
-}
-
-// Transport sends requests for the pools' activator addresses straight to
-// the pools (RoundTrip) and all others through next.
-func Transport(next http.RoundTripper, pools ...*Pool) http.RoundTripper {
-	byHost := map[string]*Pool{}
-	for _, p := range pools {
-		if u, err := url.Parse(p.URL()); err == nil {
-			byHost[u.Host] = p
+	out.Body = http.NoBody
+	if req.GetBody != nil {
+		var err error
+		if out.Body, err = req.GetBody(); err != nil {
+			l.release(false)
+			return nil, delivery.Attempt{Status: http.StatusBadRequest, Err: err}, a.fail(http.StatusBadRequest, "body: %v", err)
 		}
 	}
-	return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
-		if p := byHost[r.URL.Host]; p != nil {
-			return p.RoundTrip(r)
-		}
-		return next.RoundTrip(r)
-	})
+	r, err := a.transport.RoundTrip(out)
+	if err != nil {
+		l.release(false) // unsent: the instance died under us and never saw it
+		return nil, delivery.Failed(err), nil
+	}
+	code := r.StatusCode
+	r.Body = &releasingBody{ReadCloser: r.Body, release: func() {
+		l.release(true)
+		a.finish(code)
+	}}
+	// The backend answered: the caller judges its status.
+	return r, delivery.Attempt{Status: http.StatusOK}, nil
 }
 
-type roundTripperFunc func(*http.Request) (*http.Response, error)
+// finish counts a request leaving the activator with code.
+func (a *activator) finish(code int) {
+	a.load.add(time.Now(), -1)
+	a.metrics.inflight.Dec()
+	a.metrics.countCode(code)
+}
 
-func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+// fail finishes a request the activator answers itself.
+func (a *activator) fail(code int, format string, args ...any) error {
+	a.finish(code)
+	a.errs.Add(1)
+	msg := fmt.Sprintf(format, args...)
+	a.log.Warn("activator failed a request", "status", code, "err", msg)
+	return &activatorError{code: code, msg: msg}
+}
 
-// acquire picks the least-loaded ready instance and counts the request on
-// it; with none ready it holds the request, starting an instance when the
-// pool is at zero.
-func (p *Pool) acquire(ctx context.Context, deadline time.Time) (*instance, error) {
+// acquire leases the least-loaded ready backend; with none ready it holds
+// the request, waking the function at zero, until one is or deadline.
+func (a *activator) acquire(ctx context.Context, deadline time.Time) (lease, error) {
 	var heldSince time.Time
 	defer func() {
 		if !heldSince.IsZero() {
-			p.held.Add(-1)
-			p.gHeld.Dec()
-			p.hHold.Observe(time.Since(heldSince).Seconds())
+			a.held.Add(-1)
+			a.metrics.held.Dec()
+			a.metrics.hold.Observe(time.Since(heldSince).Seconds())
 		}
 	}()
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	for {
-		p.mu.Lock()
-		var best *instance
-		for _, in := range p.insts {
-			if in.draining || !in.proc.Ready() {
-				continue
-			}
-			if best == nil || in.inflight.Load() < best.inflight.Load() {
-				best = in
-			}
+		l, changed, err := a.backends.acquire()
+		if l != nil || err != nil {
+			return l, err
 		}
-		if best != nil {
-			best.inflight.Add(1)
-			p.mu.Unlock()
-			return best, nil
-		}
-		if p.stopping {
-			p.mu.Unlock()
-			return nil, errors.New("stopping")
-		}
-		if _, starting, _ := p.countsLocked(); starting == 0 && p.as != nil {
-			p.as.Poke(time.Now()) // at zero: start one now, as Knative's activator pokes the autoscaler
-			p.scaleToLocked(1)
-		}
-		ch := p.changed
-		p.mu.Unlock()
+		a.backends.wake()
 		if heldSince.IsZero() {
 			heldSince = time.Now()
-			p.held.Add(1)
-			p.heldTotal.Add(1)
-			p.gHeld.Inc()
-			p.cHeldTotal.Inc()
+			a.held.Add(1)
+			a.heldTotal.Add(1)
+			a.metrics.held.Inc()
+			a.metrics.heldTotal.Inc()
 		}
 		select {
-		case <-ch:
+		case <-changed:
 		case <-time.After(20 * time.Millisecond): // readiness can also flip without a notice (probe after a restart)
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -266,44 +253,7 @@ func (p *Pool) acquire(ctx context.Context, deadline time.Time) (*instance, erro
 	}
 }
 
-func (p *Pool) release(in *instance) { in.inflight.Add(-1) }
-
-func (p *Pool) countCode(code int) {
-	p.cReqMu.Lock()
-	c := p.cReq[code]
-	if c == nil {
-		c = mRequests.WithLabelValues(p.spec.Name, strconv.Itoa(code))
-		p.cReq[code] = c
-	}
-	p.cReqMu.Unlock()
-	c.Inc()
-}
-
-// copyFlush copies a response body, flushing each chunk when the length
-// is unknown (a stream).
-func copyFlush(w http.ResponseWriter, r io.Reader, stream bool) (int64, error) {
-	var f http.Flusher
-	if stream {
-		f, _ = w.(http.Flusher)
-	}
-	buf := make([]byte, 32<<10)
-	var n int64
-	for {
-		k, err := r.Read(buf)
-		if k > 0 {
-			if _, werr := w.Write(buf[:k]); werr != nil {
-				return n, werr
-			}
-			n += int64(k)
-			if f != nil {
-				f.Flush()
-			}
-		}
-		if err == io.EOF {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-	}
+// fill sets the activator fields of a status.
+func (a *activator) fill(st *Status) {
+	st.Held, st.HeldTotal, st.Requests, st.Errors = a.held.Load(), a.heldTotal.Load(), a.requests.Load(), a.errs.Load()
 }

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,23 +16,6 @@ import (
 	"github.com/jobflow/jobflow/internal/autoscaler"
 	"github.com/jobflow/jobflow/internal/scaler"
 )
-
-var fakeBin string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "scaler-test")
-	if err != nil {
-		panic(err)
-	}
-	fakeBin = filepath.Join(dir, "fakefn")
-	if out, err := exec.Command("go", "build", "-o", fakeBin, "./testdata/fakefn").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build fakefn: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
 
 // startPool runs a pool of fakefn with the given annotations, short windows
 // (the engine-wide overrides the engine also offers) and extra env.
@@ -56,7 +37,7 @@ func startPoolO(t testing.TB, ann map[string]string, o autoscaler.Overrides, env
 	var log strings.Builder
 	var logMu sync.Mutex
 	p := scaler.New(scaler.Spec{
-		Name: "fake-" + strings.ToLower(t.Name()), Bin: fakeBin, Env: append(os.Environ(), env...),
+		Name: "fake-" + strings.ToLower(t.Name()), Bin: scaler.FakeBin(), Env: append(os.Environ(), env...),
 		Log:   writerFunc(func(b []byte) (int, error) { logMu.Lock(); defer logMu.Unlock(); return log.Write(b) }),
 		Scale: cfg, HoldTimeout: 60 * time.Second,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
