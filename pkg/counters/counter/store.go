@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobflow/jobflow/pkg/runtime/pgdb"
 )
@@ -44,24 +43,16 @@ CREATE TABLE IF NOT EXISTS processed_events (
 CREATE INDEX IF NOT EXISTS processed_events_at ON processed_events USING brin (processed_at);`
 
 // Store is the counters database.
-type Store struct{ Pool *pgxpool.Pool }
+type Store struct{ *pgdb.DB }
 
 // Open connects to url and creates the schema.
 func Open(ctx context.Context, url string) (*Store, error) {
-	pool, err := pgdb.Open(ctx, "counters database", url, Schema)
+	db, err := pgdb.Open(ctx, "counters database", url, Schema)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{Pool: pool}, nil
+	return &Store{db}, nil
 }
-
-// EnsureSchema creates the tables if missing.
-func (s *Store) EnsureSchema(ctx context.Context) error {
-	return pgdb.Apply(ctx, s.Pool, "counters database", Schema)
-}
-
-// Close closes the pool.
-func (s *Store) Close() { s.Pool.Close() }
 
 // ApplyResult says what a batch did.
 type ApplyResult struct {
