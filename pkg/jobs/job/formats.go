@@ -25,8 +25,7 @@ type Row struct {
 
 // RowOf is the row a job's current state makes.
 func RowOf(j Job) Row {
-	return Row{ID: j.ID, Status: j.Status, CreateDate: j.CreateDate, FinishDate: j.FinishDate,
-		Sleep: j.Sleep, DataSize: j.DataSize, Checksum: j.Checksum, Error: j.Error}
+	return Row(j) // the same fields, without the JSON names
 }
 
 // ConnectRecord is a Kafka Connect "JSON with schema" record

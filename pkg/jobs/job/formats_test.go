@@ -103,7 +103,7 @@ func TestStatusRankNeverBackwards(t *testing.T) {
 }
 
 func TestDerivedIDStable(t *testing.T) {
-	if DerivedID("a", "b") != DerivedID("a", "b") || DerivedID("a", "b") == DerivedID("ab") || DerivedID("a", "b") == DerivedID("a", "c") {
+	if first, again := DerivedID("a", "b"), DerivedID("a", "b"); first != again || DerivedID("a", "b") == DerivedID("ab") || DerivedID("a", "b") == DerivedID("a", "c") {
 		t.Fatal("DerivedID must be stable and separate its parts")
 	}
 }
