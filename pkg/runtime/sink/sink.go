@@ -41,6 +41,7 @@ type Sink[T any] struct {
 	open     func(ctx context.Context) (Store[T], error)
 	decode   Decode[T]
 
+	cfg     batch.Config // defaults with <NAME>_BATCH_* applied, at Start
 	store   Store[T]
 	batcher *batch.Batcher[T]
 	stop    func()
@@ -64,12 +65,11 @@ func (s *Sink[T]) Start(ctx context.Context, _ map[string]string) error {
 	if err != nil {
 		return err
 	}
-	cfg := env.Config(s.defaults)
-	s.store = store
-	s.batcher = batch.New(cfg, store.Write)
+	s.cfg, s.store = env.Config(s.defaults), store
+	s.batcher = batch.New(s.cfg, store.Write)
 	s.batcher.OnFlush(observe(s.name))
 	s.stop = s.batcher.Start()
-	slog.Info("sink started", "function", s.name, "batch", cfg)
+	slog.Info("sink started", "function", s.name, "batch", s.cfg)
 	return nil
 }
 
