@@ -234,3 +234,19 @@ func TestTheEventsOfABatchAreApart(t *testing.T) {
 		t.Error("the request's body changed")
 	}
 }
+
+// JSON data is the batch's own bytes, yet growing one event's data must
+// not write into the next event or the request's body.
+func TestJSONDataIsNotWrittenThrough(t *testing.T) {
+	body := []byte(`[{"specversion":"1.0","id":"1","source":"/s","type":"t","data":{"a":1}},` +
+		`{"specversion":"1.0","id":"2","source":"/s","type":"t","data":{"b":2}}]`)
+	orig := bytes.Clone(body)
+	events, err := decodeAll(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events[0].DataEncoded = append(events[0].DataEncoded, "XXXXXXXXXXXXXXXXXXXXXXXXXXXX"...)
+	if string(events[1].Data()) != `{"b":2}` || !bytes.Equal(body, orig) {
+		t.Fatalf("second event's data %q, body changed: %v", events[1].Data(), !bytes.Equal(body, orig))
+	}
+}
