@@ -169,9 +169,10 @@ func TestStreamsDebeziumEvents(t *testing.T) {
 	}
 
 	c := collect(t, brokers, usersTopic, messagesTopic)
-	recs := c.wait(6, 10*time.Second)
+	c.wait(6, 10*time.Second)
 	time.Sleep(200 * time.Millisecond)
-	if recs = c.wait(6, 0); len(recs) != 6 {
+	recs := c.wait(6, 0)
+	if len(recs) != 6 {
 		t.Fatalf("got %d records, want 6", len(recs))
 	}
 	byOp := map[string][]record{}
@@ -271,9 +272,9 @@ func TestResumesWithoutLoss(t *testing.T) {
 	}
 	sent += 500
 	c := collect(t, brokers, messagesTopic)
-	recs := c.wait(sent, 20*time.Second)
+	c.wait(sent, 20*time.Second)
 	time.Sleep(300 * time.Millisecond)
-	recs = c.wait(sent, 0)
+	recs := c.wait(sent, 0)
 	seen := map[string]int{}
 	for _, r := range recs {
 		seen[r.key]++

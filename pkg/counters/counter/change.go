@@ -1,4 +1,4 @@
-// Package counters keeps per-user message counters (total received,
+// Package counter keeps per-user message counters (total received,
 // unread) in a counters database of its own, from the Debezium change
 // events of the dialogs database's users and messages tables.
 //

@@ -2,24 +2,22 @@ package counter
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/jobflow/jobflow/pkg/counters/cdc/envelope"
 	"github.com/jobflow/jobflow/pkg/runtime/batch"
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
+	"github.com/jobflow/jobflow/pkg/runtime/sink"
 )
 
-// Config of the counter function.
+// Config of the counter function; its group commit is COUNTER_BATCH_*
+// (package sink).
 type Config struct {
-	CountersURL string    `envconfig:"JOBFLOW_COUNTERS_URL" required:"true" desc:"PostgreSQL URL of the counters database"`
-	Batch       batch.Env `envconfig:"COUNTER"`
+	CountersURL string `envconfig:"JOBFLOW_COUNTERS_URL" required:"true" desc:"PostgreSQL URL of the counters database"`
 	// MessagesTable and UsersTable are the source tables as schema.table.
 	MessagesTable string `envconfig:"COUNTER_MESSAGES_TABLE" default:"public.messages" desc:"source table of messages (schema.table)"`
 	UsersTable    string `envconfig:"COUNTER_USERS_TABLE" default:"public.users" desc:"source table of users (schema.table)"`
@@ -29,62 +27,69 @@ type Config struct {
 	PruneInterval   time.Duration `envconfig:"COUNTER_PRUNE_INTERVAL" default:"1h" desc:"how often old event ids are pruned; 0 never"`
 }
 
-var events = promauto.NewCounterVec(prometheus.CounterOpts{
-	Name: "jobflow_counter_events_total",
-	Help: "Change events handled by the counter function: applied, duplicate (already applied) or ignored.",
-}, []string{"result"})
+var events = fn.NewCounter("counter_events_total",
+	"Change events handled by the counter function: applied, duplicate (already applied) or ignored.", "result")
 
-// Handler is the counter function's logic.
+// Handler is the counter function's logic: a sink of change events (each
+// an Item) into the counters database, and a pruner of the event ids it
+// remembers.
 type Handler struct {
-	cfg     Config
-	tables  Tables
-	store   *Store
-	batcher *batch.Batcher[Item]
-	cancel  context.CancelFunc
-	done    chan struct{}
+	*sink.Sink[Item]
+	cfg    Config
+	tables Tables
+	store  *Store
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
-// New returns an unopened handler.
-func New() *Handler { return &Handler{} }
+// New returns a handler that is not started.
+func New() *Handler {
+	h := &Handler{}
+	h.Sink = sink.New("counter", batch.Defaults, h.open, h.appendItem)
+	return h
+}
 
-// Open reads the config, connects, creates the schema and starts the
-// batcher and the pruner.
-func (h *Handler) Open(ctx context.Context) error {
+// open reads the config, connects, creates the schema and starts the
+// pruner; the sink then starts its batcher on the store.
+func (h *Handler) open(ctx context.Context) (sink.Store[Item], error) {
 	if err := fn.Process("", &h.cfg); err != nil {
-		return err
+		return nil, err
 	}
 	store, err := Open(ctx, h.cfg.CountersURL)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	h.OpenWith(store, h.cfg)
-	slog.Info("counter open", "batch", h.cfg.Batch.Config(batch.Defaults), "messages", h.cfg.MessagesTable, "users", h.cfg.UsersTable)
-	return nil
-}
-
-// OpenWith starts the handler on an open store (tests, benchmarks).
-func (h *Handler) OpenWith(store *Store, cfg Config) {
-	h.cfg, h.store = cfg, store
-	h.tables = Tables{Messages: cfg.MessagesTable, Users: cfg.UsersTable}
+	h.store = store
+	h.tables = Tables{Messages: h.cfg.MessagesTable, Users: h.cfg.UsersTable}
 	if h.tables.Messages == "" {
 		h.tables = DefaultTables
 	}
-	h.batcher = batch.New(cfg.Batch.Config(batch.Defaults), func(ctx context.Context, items []Item) error {
-		res, err := store.Apply(ctx, items)
-		if err == nil {
-			events.WithLabelValues("applied").Add(float64(res.Applied))
-			events.WithLabelValues("duplicate").Add(float64(res.Duplicates))
-		}
-		return err
-	})
-	h.batcher.OnFlush(fn.ObserveBatch("counter"))
 	runCtx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan struct{})
-	go func() { defer close(h.done); h.batcher.Run(runCtx) }()
-	if cfg.PruneInterval > 0 && cfg.DedupeRetention > 0 {
-		go h.prune(runCtx)
-	}
+	go func() {
+		defer close(h.done)
+		if h.cfg.PruneInterval > 0 && h.cfg.DedupeRetention > 0 {
+			h.prune(runCtx)
+		}
+	}()
+	slog.Info("counter open", "messages", h.cfg.MessagesTable, "users", h.cfg.UsersTable)
+	return applier{store}, nil
 }
+
+// applier is the counters database as the sink's store: Write applies a
+// batch once, counting what it applied.
+type applier struct{ *Store }
+
+func (a applier) Write(ctx context.Context, items []Item) error {
+	res, err := a.Apply(ctx, items)
+	if err == nil {
+		events.WithLabelValues("applied").Add(float64(res.Applied))
+		events.WithLabelValues("duplicate").Add(float64(res.Duplicates))
+	}
+	return err
+}
+
+func (a applier) Close() error { a.Store.Close(); return nil }
 
 func (h *Handler) prune(ctx context.Context) {
 	t := time.NewTicker(h.cfg.PruneInterval)
@@ -104,40 +109,29 @@ func (h *Handler) prune(ctx context.Context) {
 	}
 }
 
-// Close stops the batcher and the pool.
-func (h *Handler) Close(context.Context) error {
+// Stop stops the pruner, then the sink (which closes the store).
+func (h *Handler) Stop(ctx context.Context) error {
 	if h.cancel != nil {
 		h.cancel()
 		<-h.done
 	}
-	if h.store != nil {
-		h.store.Close()
-	}
-	return nil
+	return h.Sink.Stop(ctx)
 }
 
-// Ready is the readiness probe.
-func (h *Handler) Ready(context.Context) (bool, error) { return h.batcher != nil, nil }
-
-// Handle takes one change event (a Kafka record wrapped by a KafkaSource,
-// type dev.knative.kafka.event, data = the Debezium envelope) and returns
-// once its effect is committed. It never emits anything.
-func (h *Handler) Handle(ctx context.Context, in event.Event) ([]fn.Output, error) {
+// appendItem is the sink's decoder: one change event (a Kafka record
+// wrapped by a KafkaSource, type dev.knative.kafka.event, data = the
+// Debezium envelope) is one item, or none for an event that changes
+// nothing. The counter never emits anything.
+func (h *Handler) appendItem(dst []Item, in event.Event) ([]Item, error) {
 	it, err := h.Item(in)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	if it == nil {
 		events.WithLabelValues("ignored").Inc()
-		return nil, nil
+		return dst, nil
 	}
-	if h.batcher == nil {
-		return nil, fn.Unavailable(errors.New("counter not open"))
-	}
-	if err := h.batcher.Add(ctx, *it); err != nil {
-		return nil, fn.Unavailable(err)
-	}
-	return nil, nil
+	return append(dst, *it), nil
 }
 
 // Item decodes an event; nil for events that change nothing (tombstones,

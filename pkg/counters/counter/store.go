@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobflow/jobflow/pkg/runtime/pgdb"
 )
@@ -44,24 +43,16 @@ CREATE TABLE IF NOT EXISTS processed_events (
 CREATE INDEX IF NOT EXISTS processed_events_at ON processed_events USING brin (processed_at);`
 
 // Store is the counters database.
-type Store struct{ Pool *pgxpool.Pool }
+type Store struct{ *pgdb.DB }
 
 // Open connects to url and creates the schema.
 func Open(ctx context.Context, url string) (*Store, error) {
-	pool, err := pgdb.Open(ctx, "counters database", url, Schema)
+	db, err := pgdb.Open(ctx, "counters database", url, Schema)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{Pool: pool}, nil
+	return &Store{db}, nil
 }
-
-// EnsureSchema creates the tables if missing.
-func (s *Store) EnsureSchema(ctx context.Context) error {
-	return pgdb.Apply(ctx, s.Pool, "counters database", Schema)
-}
-
-// Close closes the pool.
-func (s *Store) Close() { s.Pool.Close() }
 
 // ApplyResult says what a batch did.
 type ApplyResult struct {
@@ -105,40 +96,65 @@ func (s *Store) Apply(ctx context.Context, items []Item) (ApplyResult, error) {
 
 func (s *Store) apply(ctx context.Context, items []Item) (ApplyResult, error) {
 	var res ApplyResult
+	tx, err := s.Pool.Begin(ctx)
+	if err != nil {
+		return res, fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	fresh, err := recordIDs(ctx, tx, items)
+	if err != nil {
+		return res, err
+	}
+	deltas, users := sum(items, fresh, &res)
+	if err := addDeltas(ctx, tx, deltas); err != nil {
+		return res, err
+	}
+	res.Users = len(deltas)
+	if err := replicateUsers(ctx, tx, users); err != nil {
+		return res, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return res, fmt.Errorf("commit: %w", err)
+	}
+	return res, nil
+}
+
+// recordIDs records the items' event ids and returns those not recorded
+// before.
+func recordIDs(ctx context.Context, tx pgx.Tx, items []Item) (map[uuid.UUID]bool, error) {
 	ids := make([]uuid.UUID, 0, len(items))
 	for i := range items {
 		ids = append(ids, items[i].ID)
 	}
 	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
 	ids = slices.Compact(ids)
-
-	tx, err := s.Pool.Begin(ctx)
-	if err != nil {
-		return res, fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-
 	pgIDs := make([]pgtype.UUID, len(ids))
 	for i, id := range ids {
 		pgIDs[i] = pgdb.UUID(id)
 	}
 	rows, err := tx.Query(ctx, insertProcessed, pgIDs)
 	if err != nil {
-		return res, fmt.Errorf("record event ids: %w", err)
+		return nil, fmt.Errorf("record event ids: %w", err)
 	}
+	defer rows.Close()
 	fresh := make(map[uuid.UUID]bool, len(ids))
 	for rows.Next() {
 		var id uuid.UUID
 		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return res, fmt.Errorf("record event ids: %w", err)
+			return nil, fmt.Errorf("record event ids: %w", err)
 		}
 		fresh[id] = true
 	}
 	if err := rows.Err(); err != nil {
-		return res, fmt.Errorf("record event ids: %w", err)
+		return nil, fmt.Errorf("record event ids: %w", err)
 	}
+	return fresh, nil
+}
 
+// sum adds up the deltas of the fresh items per user and keeps the newest
+// state of each user, counting in res what is applied and what is a
+// duplicate.
+func sum(items []Item, fresh map[uuid.UUID]bool, res *ApplyResult) (map[int64]*Delta, map[int64]UserChange) {
 	deltas := map[int64]*Delta{}
 	users := map[int64]UserChange{}
 	for i := range items {
@@ -164,33 +180,40 @@ func (s *Store) apply(ctx context.Context, items []Item) (ApplyResult, error) {
 			}
 		}
 	}
+	return deltas, users
+}
 
-	if len(deltas) > 0 {
-		uids := sortedKeys(deltas)
-		totals, unreads := make([]int64, len(uids)), make([]int64, len(uids))
-		for i, u := range uids {
-			totals[i], unreads[i] = deltas[u].Total, deltas[u].Unread
-		}
-		if _, err := tx.Exec(ctx, upsertCounters, uids, totals, unreads); err != nil {
-			return res, fmt.Errorf("update counters of %d users: %w", len(uids), err)
-		}
-		res.Users = len(uids)
+// addDeltas adds the deltas to the users' counters, one row update per user.
+func addDeltas(ctx context.Context, tx pgx.Tx, deltas map[int64]*Delta) error {
+	if len(deltas) == 0 {
+		return nil
 	}
-	if len(users) > 0 {
-		uids := sortedKeys(users)
-		names, deleted, lsns := make([]*string, len(uids)), make([]bool, len(uids)), make([]int64, len(uids))
-		for i, id := range uids {
-			u := users[id]
-			names[i], deleted[i], lsns[i] = u.Name, u.Deleted, u.LSN
-		}
-		if _, err := tx.Exec(ctx, upsertUsers, uids, names, deleted, lsns); err != nil {
-			return res, fmt.Errorf("replicate %d users: %w", len(uids), err)
-		}
+	uids := sortedKeys(deltas)
+	totals, unreads := make([]int64, len(uids)), make([]int64, len(uids))
+	for i, u := range uids {
+		totals[i], unreads[i] = deltas[u].Total, deltas[u].Unread
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return res, fmt.Errorf("commit: %w", err)
+	if _, err := tx.Exec(ctx, upsertCounters, uids, totals, unreads); err != nil {
+		return fmt.Errorf("update counters of %d users: %w", len(uids), err)
 	}
-	return res, nil
+	return nil
+}
+
+// replicateUsers writes the users' newest states.
+func replicateUsers(ctx context.Context, tx pgx.Tx, users map[int64]UserChange) error {
+	if len(users) == 0 {
+		return nil
+	}
+	uids := sortedKeys(users)
+	names, deleted, lsns := make([]*string, len(uids)), make([]bool, len(uids)), make([]int64, len(uids))
+	for i, id := range uids {
+		u := users[id]
+		names[i], deleted[i], lsns[i] = u.Name, u.Deleted, u.LSN
+	}
+	if _, err := tx.Exec(ctx, upsertUsers, uids, names, deleted, lsns); err != nil {
+		return fmt.Errorf("replicate %d users: %w", len(uids), err)
+	}
+	return nil
 }
 
 func sortedKeys[V any](m map[int64]V) []int64 {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobflow/jobflow/pkg/runtime/pgdb"
 )
@@ -75,24 +74,16 @@ var (
 )
 
 // Store reads and writes the dialogs database.
-type Store struct{ Pool *pgxpool.Pool }
+type Store struct{ *pgdb.DB }
 
 // Open connects to url and creates the schema.
 func Open(ctx context.Context, url string) (*Store, error) {
-	pool, err := pgdb.Open(ctx, "dialogs database", url, Schema)
+	db, err := pgdb.Open(ctx, "dialogs database", url, Schema)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{Pool: pool}, nil
+	return &Store{db}, nil
 }
-
-// EnsureSchema creates the tables if missing.
-func EnsureSchema(ctx context.Context, pool *pgxpool.Pool) error {
-	return pgdb.Apply(ctx, pool, "dialogs database", Schema)
-}
-
-// Close closes the pool.
-func (s *Store) Close() { s.Pool.Close() }
 
 // CreateUser inserts a user.
 func (s *Store) CreateUser(ctx context.Context, name string) (User, error) {

@@ -14,7 +14,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobflow/jobflow/pkg/jobs/job"
 	"github.com/jobflow/jobflow/pkg/runtime/pgdb"
@@ -36,24 +35,16 @@ CREATE TABLE IF NOT EXISTS jobs (
 );`
 
 // Store reads and writes jobs.
-type Store struct{ Pool *pgxpool.Pool }
+type Store struct{ *pgdb.DB }
 
 // Open connects to url and creates the schema.
 func Open(ctx context.Context, url string) (*Store, error) {
-	pool, err := pgdb.Open(ctx, "jobs database", url, Schema)
+	db, err := pgdb.Open(ctx, "jobs database", url, Schema)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{Pool: pool}, nil
+	return &Store{db}, nil
 }
-
-// EnsureSchema creates the table if missing.
-func (s *Store) EnsureSchema(ctx context.Context) error {
-	return pgdb.Apply(ctx, s.Pool, "jobs database", Schema)
-}
-
-// Close closes the pool.
-func (s *Store) Close() { s.Pool.Close() }
 
 // upsert merges rows into jobs: the higher-ranked status wins, dates and
 // results already known are kept, and a row that would not change is not

@@ -4,8 +4,6 @@ package pgsink
 
 import (
 	"context"
-	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -14,13 +12,8 @@ import (
 	"github.com/jobflow/jobflow/pkg/jobs/jobstore"
 	"github.com/jobflow/jobflow/pkg/runtime/batch"
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
+	"github.com/jobflow/jobflow/pkg/runtime/sink"
 )
-
-// Config of pgsink.
-type Config struct {
-	PostgresURL string    `envconfig:"JOBFLOW_POSTGRES_URL" required:"true" desc:"PostgreSQL URL of the jobs database"`
-	Batch       batch.Env `envconfig:"PGSINK"`
-}
 
 // Batch is pgsink's group commit unless PGSINK_BATCH_* say otherwise. Four
 // upserts may run at once (rows go in id order, so they cannot deadlock):
@@ -29,83 +22,38 @@ type Config struct {
 // (docs/BENCHMARKS.md).
 var Batch = batch.Config{MaxItems: 5000, Linger: 2 * time.Millisecond, Flushers: 4, Timeout: 30 * time.Second}
 
-// Sink writes rows.
-type Sink struct {
-	store   *jobstore.Store
-	batcher *batch.Batcher[job.Row]
-	stop    func()
+// New returns a sink of dev.jobflow.job.row events, not started.
+func New() *sink.Sink[job.Row] { return sink.New("pgsink", Batch, open, decode) }
+
+type config struct {
+	PostgresURL string `envconfig:"JOBFLOW_POSTGRES_URL" required:"true" desc:"PostgreSQL URL of the jobs database"`
 }
 
-// New returns an unopened sink.
-func New() *Sink { return &Sink{} }
+// rows is the jobs table as a sink's store.
+type rows struct{ *jobstore.Store }
 
-// Open connects, creates the schema and starts the batcher.
-func (s *Sink) Open(ctx context.Context) error {
-	var cfg Config
+func (r rows) Write(ctx context.Context, rs []job.Row) error { return r.Upsert(ctx, rs) }
+func (r rows) Close() error                                  { r.Store.Close(); return nil }
+
+func open(ctx context.Context) (sink.Store[job.Row], error) {
+	var cfg config
 	if err := fn.Process("", &cfg); err != nil {
-		return err
+		return nil, err
 	}
 	store, err := jobstore.Open(ctx, cfg.PostgresURL)
 	if err != nil {
-		return err
-	}
-	s.store = store
-	bc := cfg.Batch.Config(Batch)
-	s.batcher = batch.New(bc, store.Upsert)
-	s.batcher.OnFlush(fn.ObserveBatch("pgsink"))
-	s.stop = s.batcher.Start()
-	slog.Info("pgsink open", "batch", bc)
-	return nil
-}
-
-// Close stops the batcher and the pool.
-func (s *Sink) Close(context.Context) error {
-	if s.stop != nil {
-		s.stop()
-	}
-	if s.store != nil {
-		s.store.Close()
-	}
-	return nil
-}
-
-// Handle takes a dev.jobflow.job.row event and returns once its row is committed.
-func (s *Sink) Handle(ctx context.Context, in event.Event) ([]fn.Output, error) {
-	row, err := decode(in)
-	if err != nil {
 		return nil, err
 	}
-	return nil, s.write(ctx, row)
+	return rows{store}, nil
 }
 
-// HandleBatch takes a batch of row events and returns once all their rows
-// are committed; one invalid event refuses the whole batch (400) before
-// anything is written.
-func (s *Sink) HandleBatch(ctx context.Context, in []event.Event) ([]fn.Output, error) {
-	rows, err := fn.DecodeBatch(in, decode)
-	if err != nil {
-		return nil, err
-	}
-	return nil, s.write(ctx, rows...)
-}
-
-func decode(in event.Event) (job.Row, error) {
+func decode(dst []job.Row, in event.Event) ([]job.Row, error) {
 	if in.Type() != job.TypeRow {
-		return job.Row{}, fn.Invalidf("event type %q: pgsink takes %s", in.Type(), job.TypeRow)
+		return dst, fn.Invalidf("event type %q: pgsink takes %s", in.Type(), job.TypeRow)
 	}
 	row, err := job.DecodeRow(in.Data())
 	if err != nil {
-		return job.Row{}, fn.Invalid(err)
+		return dst, fn.Invalid(err)
 	}
-	return row, nil
-}
-
-func (s *Sink) write(ctx context.Context, rows ...job.Row) error {
-	if s.batcher == nil {
-		return fn.Unavailable(errors.New("pgsink not open"))
-	}
-	if err := s.batcher.Add(ctx, rows...); err != nil {
-		return fn.Unavailable(err)
-	}
-	return nil
+	return append(dst, row), nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/jobflow/jobflow/pkg/jobs/job"
+	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
 )
 
@@ -37,18 +38,7 @@ func New() (*Processor, error) {
 	if err := fn.Process("PROCESSOR", &cfg); err != nil {
 		return nil, err
 	}
-	return &Processor{Config: cfg, Sleep: sleep, Now: time.Now}, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return &Processor{Config: cfg, Sleep: delivery.Sleep, Now: time.Now}, nil
 }
 
 // Handle takes a job.created event. A job that asks too much ends as

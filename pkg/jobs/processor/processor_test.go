@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jobflow/jobflow/pkg/jobs/job"
+	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
 )
 
@@ -88,7 +89,7 @@ func TestProcessorRejectsBadInput(t *testing.T) {
 }
 
 func TestProcessorInterruptedIsRetried(t *testing.T) {
-	p := &Processor{Config: Config{MaxSleep: time.Second, MaxDataSize: 10}, Sleep: sleep, Now: time.Now}
+	p := &Processor{Config: Config{MaxSleep: time.Second, MaxDataSize: 10}, Sleep: delivery.Sleep, Now: time.Now}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	j := created(t, 500, 1)

@@ -122,28 +122,3 @@ func TestAFunctionWithoutBatchesAnswers415(t *testing.T) {
 		t.Fatalf("%d %s, want 415", code, body)
 	}
 }
-
-// AppendBatch gathers every event's values into one slice, and refuses the
-// batch at the first bad event, naming it.
-func TestAppendBatchGathersOrRefusesWhole(t *testing.T) {
-	mk := func(id, data string) event.Event {
-		e := event.New()
-		e.SetID(id)
-		_ = e.SetData("text/plain", []byte(data))
-		return e
-	}
-	split := func(dst []string, e event.Event) ([]string, error) {
-		if len(e.Data()) == 0 {
-			return dst, fn.Invalidf("no data")
-		}
-		return append(dst, strings.Split(string(e.Data()), ",")...), nil
-	}
-	got, err := fn.AppendBatch([]event.Event{mk("a", "1,2"), mk("b", "3")}, split)
-	if err != nil || strings.Join(got, " ") != "1 2 3" {
-		t.Fatalf("got %v, %v; want [1 2 3]", got, err)
-	}
-	got, err = fn.AppendBatch([]event.Event{mk("a", "1,2"), mk("b", "")}, split)
-	if err == nil || got != nil || !strings.Contains(err.Error(), "event 1 (id b)") {
-		t.Fatalf("got %v, %v; want no values and an error naming event 1 (id b)", got, err)
-	}
-}

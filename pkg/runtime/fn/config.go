@@ -33,8 +33,8 @@ func (c RuntimeConfig) Addr() string {
 	return fmt.Sprintf(":%d", c.Port)
 }
 
-// LoadRuntimeConfig reads RuntimeConfig from the environment.
-func LoadRuntimeConfig() (RuntimeConfig, error) {
+// loadRuntimeConfig reads RuntimeConfig from the environment.
+func loadRuntimeConfig() (RuntimeConfig, error) {
 	var c RuntimeConfig
 	if err := envconfig.Process("", &c); err != nil {
 		return c, fmt.Errorf("runtime config: %w", err)

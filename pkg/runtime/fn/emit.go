@@ -16,22 +16,8 @@ import (
 	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 )
 
-// DefaultOutput names the output that goes to K_SINK.
-const DefaultOutput = ""
-
-// Output is one event a handler emits, and the output it goes to:
-// DefaultOutput (K_SINK) or a named output NAME whose address is the
-// environment variable K_SINK_NAME.
-type Output struct {
-	To    string
-	Event event.Event
-}
-
-// Emit is the usual single output to K_SINK.
-func Emit(e event.Event) []Output { return []Output{{To: DefaultOutput, Event: e}} }
-
-// SinkEnv is the environment variable holding the address of an output.
-func SinkEnv(output string) string {
+// sinkEnv is the environment variable holding the address of an output.
+func sinkEnv(output string) string {
 	if output == DefaultOutput {
 		return "K_SINK"
 	}
@@ -57,15 +43,15 @@ func NewEmitter(function string, named ...string) (*Emitter, error) {
 		function: function,
 		sinks:    map[string]string{},
 		client:   &http.Client{Timeout: 30 * time.Second, Transport: newTransport()},
-		retry:    EmitRetry,
+		retry:    emitRetry,
 	}
-	if s := os.Getenv(SinkEnv(DefaultOutput)); s != "" {
+	if s := os.Getenv(sinkEnv(DefaultOutput)); s != "" {
 		e.sinks[DefaultOutput] = s
 	}
 	for _, name := range named {
-		s := os.Getenv(SinkEnv(name))
+		s := os.Getenv(sinkEnv(name))
 		if s == "" {
-			return nil, fmt.Errorf("output %q needs its sink address in %s", name, SinkEnv(name))
+			return nil, fmt.Errorf("output %q needs its sink address in %s", name, sinkEnv(name))
 		}
 		e.sinks[name] = s
 	}
@@ -81,16 +67,16 @@ func newTransport() *http.Transport {
 // HasSink reports whether an output has an address (else it is a reply).
 func (e *Emitter) HasSink(output string) bool { return e.sinks[output] != "" }
 
-// EmitRetry is how an emit is retried: a few quick tries with Knative's
+// emitRetry is how an emit is retried: a few quick tries with Knative's
 // rule. The emit is part of a delivery that the engine retries itself with
 // the source's policy, so it gives up soon and answers 503.
-var EmitRetry = delivery.Policy{Retry: 2, Backoff: delivery.Linear, Delay: 50 * time.Millisecond}
+var emitRetry = delivery.Policy{Retry: 2, Backoff: delivery.Linear, Delay: 50 * time.Millisecond}
 
-// Send delivers ev to the output's sink, retrying as EmitRetry says.
+// Send delivers ev to the output's sink, retrying as emitRetry says.
 func (e *Emitter) Send(ctx context.Context, output string, ev event.Event) error {
 	target := e.sinks[output]
 	if target == "" {
-		return fmt.Errorf("no sink for output %q (%s is empty)", output, SinkEnv(output))
+		return fmt.Errorf("no sink for output %q (%s is empty)", output, sinkEnv(output))
 	}
 	a := e.retry.Do(ctx, func(ctx context.Context, _ int) delivery.Attempt { return e.sendOnce(ctx, target, ev) })
 	if a.OK() {

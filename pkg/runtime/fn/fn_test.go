@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -212,7 +211,7 @@ func TestBadRequestsGetReasonsAndTheServerKeepsServing(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(b), fmt.Sprintf(`jobflow_function_requests_total{code="400",function="test"}`)) {
+	if !strings.Contains(string(b), `jobflow_function_requests_total{code="400",function="test"}`) {
 		t.Fatal("metrics do not count the 400")
 	}
 }

@@ -2,13 +2,12 @@ package fn
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 )
 
-// ErrorBody is the JSON body of every error answer: a reason a person can act on.
-type ErrorBody struct {
+// errorBody is the JSON body of every error answer: a reason a person can act on.
+type errorBody struct {
 	Error  string `json:"error"`
 	Status int    `json:"status"`
 }
@@ -20,15 +19,14 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// WriteError writes err as an ErrorBody with the status StatusOf(err); a
-// body over the size limit becomes 413.
+// WriteError writes err as JSON {"error": reason, "status": code} with the
+// status StatusOf(err); a body over the size limit becomes 413.
 func WriteError(w http.ResponseWriter, err error) {
 	code := StatusOf(err)
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
+	if tooBig(err) {
 		code = http.StatusRequestEntityTooLarge
 	}
-	WriteJSON(w, code, ErrorBody{Error: err.Error(), Status: code})
+	WriteJSON(w, code, errorBody{Error: err.Error(), Status: code})
 }
 
 func drain(resp *http.Response) {

@@ -1,60 +1,37 @@
 package fn
 
 import (
-	"log/slog"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
-var (
-	requests = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "jobflow_function_requests_total",
-		Help: "Requests handled, by HTTP status code.",
-	}, []string{"function", "code"})
-	duration = promauto.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "jobflow_function_request_duration_seconds",
-		Help:    "Time from request to response, including emitting to sinks.",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-	}, []string{"function"})
-	inflight = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "jobflow_function_inflight_requests",
-		Help: "Requests being handled now.",
-	}, []string{"function"})
-	batchEvents = promauto.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "jobflow_function_batch_events",
-		Help:    "Events per batch request (CloudEvents batch mode, local engine only).",
-		Buckets: prometheus.ExponentialBuckets(1, 4, 7),
-	}, []string{"function"})
-	emitted = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "jobflow_function_emitted_total",
-		Help: "Events sent to sinks, by output and result.",
-	}, []string{"function", "output", "result"})
-)
+// A function's metrics are declared with NewCounter, NewHistogram and
+// NewGauge: each is named jobflow_<name> and registered with the default
+// registry, which every function serves on /metrics.
 
-var (
-	batchSize = promauto.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "jobflow_sink_batch_size",
-		Help:    "Rows per batch written by a sink.",
-		Buckets: prometheus.ExponentialBuckets(1, 4, 9),
-	}, []string{"function"})
-	batchSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "jobflow_sink_batch_duration_seconds",
-		Help:    "Time to write one batch.",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
-	}, []string{"function", "result"})
-)
-
-// ObserveBatch returns a batch.Batcher OnFlush hook recording metrics.
-func ObserveBatch(function string) func(size int, took time.Duration, err error) {
-	return func(size int, took time.Duration, err error) {
-		result := "ok"
-		if err != nil {
-			result = "error"
-			slog.Warn("batch failed", "function", function, "rows", size, "err", err)
-		}
-		batchSize.WithLabelValues(function).Observe(float64(size))
-		batchSeconds.WithLabelValues(function, result).Observe(took.Seconds())
-	}
+// NewCounter declares the counter jobflow_<name> with the given labels.
+func NewCounter(name, help string, labels ...string) *prometheus.CounterVec {
+	return promauto.NewCounterVec(prometheus.CounterOpts{Name: "jobflow_" + name, Help: help}, labels)
 }
+
+// NewHistogram declares the histogram jobflow_<name> with the given
+// buckets and labels.
+func NewHistogram(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	return promauto.NewHistogramVec(prometheus.HistogramOpts{Name: "jobflow_" + name, Help: help, Buckets: buckets}, labels)
+}
+
+// NewGauge declares the gauge jobflow_<name> with the given labels.
+func NewGauge(name, help string, labels ...string) *prometheus.GaugeVec {
+	return promauto.NewGaugeVec(prometheus.GaugeOpts{Name: "jobflow_" + name, Help: help}, labels)
+}
+
+// The runtime's own metrics, by function.
+var (
+	requests = NewCounter("function_requests_total", "Requests handled, by HTTP status code.", "function", "code")
+	duration = NewHistogram("function_request_duration_seconds", "Time from request to response, including emitting to sinks.",
+		[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "function")
+	inflight    = NewGauge("function_inflight_requests", "Requests being handled now.", "function")
+	batchEvents = NewHistogram("function_batch_events", "Events per batch request (CloudEvents batch mode, local engine only).",
+		prometheus.ExponentialBuckets(1, 4, 7), "function")
+	emitted = NewCounter("function_emitted_total", "Events sent to sinks, by output and result.", "function", "output", "result")
+)

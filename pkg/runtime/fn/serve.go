@@ -23,28 +23,13 @@ import (
 
 // The instanced function shapes of Knative Functions for Go; Serve accepts
 // the same ones func's wrapper does, so a function runs unchanged locally
-// and on Knative.
+// and on Knative. Their lifecycle methods (handler.go) are optional.
 type (
-	// CloudEventFunction is `Handle(ctx, event.Event) (*event.Event, error)`.
-	CloudEventFunction interface {
+	cloudEventFunction interface {
 		Handle(ctx context.Context, e event.Event) (*event.Event, error)
 	}
-	// HTTPFunction is `Handle(w, r)`.
-	HTTPFunction interface {
+	httpFunction interface {
 		Handle(w http.ResponseWriter, r *http.Request)
-	}
-	// Starter, Stopper, ReadyReporter and LiveReporter are optional.
-	Starter interface {
-		Start(ctx context.Context, cfg map[string]string) error
-	}
-	Stopper interface {
-		Stop(ctx context.Context) error
-	}
-	ReadyReporter interface {
-		Ready(ctx context.Context) (bool, error)
-	}
-	LiveReporter interface {
-		Alive(ctx context.Context) (bool, error)
 	}
 )
 
@@ -53,7 +38,7 @@ type (
 func Main(name string, f any) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg, err := LoadRuntimeConfig()
+	cfg, err := loadRuntimeConfig()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -70,14 +55,14 @@ func Main(name string, f any) {
 func Serve(ctx context.Context, name string, f any, cfg RuntimeConfig, log *slog.Logger) error {
 	var h http.Handler
 	switch f := f.(type) {
-	case CloudEventFunction:
+	case cloudEventFunction:
 		h = &ceHandler{f: f, name: name, log: log}
-	case HTTPFunction:
+	case httpFunction:
 		h = http.HandlerFunc(f.Handle)
 	default:
 		return fmt.Errorf("%T is neither a CloudEvent nor an HTTP function", f)
 	}
-	if s, ok := f.(Starter); ok {
+	if s, ok := f.(starter); ok {
 		if err := s.Start(ctx, environMap()); err != nil {
 			return fmt.Errorf("start: %w", err)
 		}
@@ -109,7 +94,7 @@ func Serve(ctx context.Context, name string, f any, cfg RuntimeConfig, log *slog
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
-	if s, ok := f.(Stopper); ok {
+	if s, ok := f.(stopper); ok {
 		err = errors.Join(err, s.Stop(shutdownCtx))
 	}
 	log.Info("function stopped")
@@ -129,10 +114,10 @@ func environMap() map[string]string {
 func probe(f any, readiness bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ok, err := true, error(nil)
-		if rr, is := f.(ReadyReporter); is && readiness {
+		if rr, is := f.(readier); is && readiness {
 			ok, err = rr.Ready(r.Context())
 		}
-		if lr, is := f.(LiveReporter); is && !readiness {
+		if lr, is := f.(aliver); is && !readiness {
 			ok, err = lr.Alive(r.Context())
 		}
 		if err != nil || !ok {
@@ -180,11 +165,11 @@ func instrument(name string, maxBody int64, log *slog.Logger, next http.Handler)
 	})
 }
 
-// ceHandler serves a CloudEventFunction: binary or structured CloudEvents
-// in (or a batch, see batch.go); 202 with no body when nothing is replied, 200 with the reply event,
-// or a JSON error with the handler's status.
+// ceHandler serves a CloudEvent function: binary or structured CloudEvents
+// in (or a batch, see batch.go); 202 with no body when nothing is replied,
+// 200 with the reply event, or a JSON error with the handler's status.
 type ceHandler struct {
-	f    CloudEventFunction
+	f    cloudEventFunction
 	name string
 	log  *slog.Logger
 }
@@ -216,27 +201,4 @@ func (c *ceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := cehttp.WriteResponseWriter(r.Context(), binding.ToMessage(reply), http.StatusOK, w); err != nil {
 		c.log.Error("write reply", "err", err)
 	}
-}
-
-// ReadEvent decodes a CloudEvent (binary or structured mode) from r: 415 when
-// r is not a CloudEvent, 400 when it is an invalid one.
-func ReadEvent(r *http.Request) (*event.Event, error) {
-	msg := cehttp.NewMessageFromHttpRequest(r)
-	defer func() { _ = msg.Finish(nil) }()
-	if msg.ReadEncoding() == binding.EncodingUnknown {
-		return nil, WithStatus(http.StatusUnsupportedMediaType,
-			errors.New("not a CloudEvent: send ce-* headers (binary mode) or Content-Type: application/cloudevents+json"))
-	}
-	e, err := binding.ToEvent(r.Context(), msg)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, err
-		}
-		return nil, Invalidf("invalid CloudEvent: %v", err)
-	}
-	if err := e.Validate(); err != nil {
-		return nil, Invalidf("invalid CloudEvent: %v", err)
-	}
-	return e, nil
 }

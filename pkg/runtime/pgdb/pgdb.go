@@ -12,9 +12,17 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// DB is a PostgreSQL database with its schema: what each store is built
+// on (a store embeds *DB and adds its queries).
+type DB struct {
+	Pool   *pgxpool.Pool
+	name   string // which database, in errors ("jobs database")
+	schema string
+}
+
 // Open connects to url and applies schema; name says which database in
 // errors ("jobs database").
-func Open(ctx context.Context, name, url, schema string) (*pgxpool.Pool, error) {
+func Open(ctx context.Context, name, url, schema string) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("%s url: %w", name, err)
@@ -23,12 +31,19 @@ func Open(ctx context.Context, name, url, schema string) (*pgxpool.Pool, error) 
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", name, err)
 	}
-	if err := Apply(ctx, pool, name, schema); err != nil {
+	db := &DB{Pool: pool, name: name, schema: schema}
+	if err := db.EnsureSchema(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
-	return pool, nil
+	return db, nil
 }
+
+// EnsureSchema applies the schema again (it is idempotent).
+func (db *DB) EnsureSchema(ctx context.Context) error { return Apply(ctx, db.Pool, db.name, db.schema) }
+
+// Close closes the pool.
+func (db *DB) Close() { db.Pool.Close() }
 
 // Apply runs schema in one transaction. Schemas are idempotent (IF NOT
 // EXISTS) and take an advisory lock first, so concurrent starts are safe.

@@ -4,36 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-)
-
-// Handler is a function's logic: pure over typed events, one event in, the
-// events it produces out. Transport, sinks and config are not its concern.
-type Handler interface {
-	Handle(ctx context.Context, in event.Event) ([]Output, error)
-}
-
-// HandlerFunc adapts a plain func to Handler.
-type HandlerFunc func(ctx context.Context, in event.Event) ([]Output, error)
-
-// Handle calls f.
-func (f HandlerFunc) Handle(ctx context.Context, in event.Event) ([]Output, error) { return f(ctx, in) }
-
-// Lifecycle hooks a Handler may implement; the runtime calls them.
-type (
-	// Opener is called once before the first event (connect databases, read config).
-	Opener interface {
-		Open(ctx context.Context) error
-	}
-	// Closer is called once at shutdown.
-	Closer interface {
-		Close(ctx context.Context) error
-	}
-	// Readier reports whether the handler can take events now.
-	Readier interface {
-		Ready(ctx context.Context) (bool, error)
-	}
 )
 
 // EventFunction turns a Handler into a Knative Functions instanced
@@ -46,7 +19,7 @@ type (
 // delivery is acknowledged only after every sink accepted its event; with no
 // K_SINK the default output is the reply.
 type EventFunction struct {
-	Name    string
+	name    string
 	build   func() (Handler, error)
 	handler Handler
 	named   []string
@@ -58,13 +31,13 @@ type EventFunction struct {
 // the outputs other than the default one that the handler may emit to; each
 // needs K_SINK_<NAME> at Start.
 func NewEventFunction(name string, build func() (Handler, error), named ...string) *EventFunction {
-	return &EventFunction{Name: name, build: build, named: named}
+	return &EventFunction{name: name, build: build, named: named}
 }
 
-// Start resolves sinks, builds and opens the handler. The map is the
-// environment func's wrapper passes; config is read with envconfig instead.
-func (f *EventFunction) Start(ctx context.Context, _ map[string]string) error {
-	em, err := NewEmitter(f.Name, f.named...)
+// Start resolves sinks, then builds and starts the handler; cfg is passed
+// on to the handler's Start.
+func (f *EventFunction) Start(ctx context.Context, cfg map[string]string) error {
+	em, err := NewEmitter(f.name, f.named...)
 	if err != nil {
 		return err
 	}
@@ -72,40 +45,41 @@ func (f *EventFunction) Start(ctx context.Context, _ map[string]string) error {
 	if err != nil {
 		return err
 	}
-	f.handler = h
-	f.emitter = em
-	if o, ok := f.handler.(Opener); ok {
-		if err := o.Open(ctx); err != nil {
-			return fmt.Errorf("open %s: %w", f.Name, err)
+	if s, ok := h.(starter); ok {
+		if err := s.Start(ctx, cfg); err != nil {
+			return fmt.Errorf("start %s: %w", f.name, err)
 		}
 	}
+	f.handler, f.emitter = h, em
 	return nil
 }
 
-// Stop closes the handler.
+// Stop stops the handler.
 func (f *EventFunction) Stop(ctx context.Context) error {
-	if f.handler == nil {
-		return nil
-	}
-	if c, ok := f.handler.(Closer); ok {
-		return c.Close(ctx)
+	if s, ok := f.handler.(stopper); ok {
+		return s.Stop(ctx)
 	}
 	return nil
 }
 
-// Ready is the readiness probe.
+// Ready is the readiness probe: started, and the handler ready.
 func (f *EventFunction) Ready(ctx context.Context) (bool, error) {
 	if f.emitter == nil {
 		return false, errors.New("not started")
 	}
-	if r, ok := f.handler.(Readier); ok {
+	if r, ok := f.handler.(readier); ok {
 		return r.Ready(ctx)
 	}
 	return true, nil
 }
 
-// Alive is the liveness probe.
-func (f *EventFunction) Alive(context.Context) (bool, error) { return true, nil }
+// Alive is the liveness probe: the handler's, else alive.
+func (f *EventFunction) Alive(ctx context.Context) (bool, error) {
+	if a, ok := f.handler.(aliver); ok {
+		return a.Alive(ctx)
+	}
+	return true, nil
+}
 
 // Handle runs the handler and emits its outputs.
 func (f *EventFunction) Handle(ctx context.Context, in event.Event) (*event.Event, error) {
@@ -131,4 +105,36 @@ func (f *EventFunction) Handle(ctx context.Context, in event.Event) (*event.Even
 		}
 	}
 	return reply, nil
+}
+
+// errNoBatch is the answer (415) of a function that takes one event per request.
+var errNoBatch = WithStatus(http.StatusUnsupportedMediaType,
+	errors.New("this function takes one CloudEvent per request, not a batch"))
+
+// handleBatch runs a BatchHandler over the whole batch and emits its
+// outputs; a handler that takes one event at a time answers errNoBatch.
+// A batch has no reply: every output needs a sink. (Unexported: batches
+// are the local engine's, which func's wrapper never sees; Serve finds it
+// on any type that embeds *EventFunction.)
+func (f *EventFunction) handleBatch(ctx context.Context, in []event.Event) error {
+	if f.emitter == nil {
+		return Unavailable(errors.New("function not started"))
+	}
+	bh, ok := f.handler.(BatchHandler)
+	if !ok {
+		return errNoBatch
+	}
+	outs, err := bh.HandleBatch(ctx, in)
+	if err != nil {
+		return err
+	}
+	for _, o := range outs {
+		if !f.emitter.HasSink(o.To) {
+			return fmt.Errorf("output %q has no sink: a batch cannot be answered with replies", o.To)
+		}
+		if err := f.emitter.Send(ctx, o.To, o.Event); err != nil {
+			return err
+		}
+	}
+	return nil
 }

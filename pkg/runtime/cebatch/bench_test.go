@@ -1,4 +1,4 @@
-package fn
+package cebatch
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ func BenchmarkReadEvents(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		for b.Loop() {
 			r := httptest.NewRequest("POST", "/", bytes.NewReader(body))
-			if _, err := ReadEvents(r); err != nil {
+			if _, err := Read(r); err != nil {
 				b.Fatal(err)
 			}
 		}

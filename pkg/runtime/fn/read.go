@@ -1,0 +1,57 @@
+package fn
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/jobflow/jobflow/pkg/runtime/cebatch"
+)
+
+// ReadEvent decodes a CloudEvent (binary or structured mode) from r: 415 when
+// r is not a CloudEvent, 400 when it is an invalid one.
+func ReadEvent(r *http.Request) (*event.Event, error) {
+	msg := cehttp.NewMessageFromHttpRequest(r)
+	defer func() { _ = msg.Finish(nil) }()
+	if msg.ReadEncoding() == binding.EncodingUnknown {
+		return nil, WithStatus(http.StatusUnsupportedMediaType,
+			errors.New("not a CloudEvent: send ce-* headers (binary mode) or Content-Type: application/cloudevents+json"))
+	}
+	e, err := binding.ToEvent(r.Context(), msg)
+	if err != nil {
+		if tooBig(err) {
+			return nil, err
+		}
+		return nil, Invalidf("invalid CloudEvent: %v", err)
+	}
+	if err := e.Validate(); err != nil {
+		return nil, Invalidf("invalid CloudEvent: %v", err)
+	}
+	return e, nil
+}
+
+// IsBatch reports whether a request with header h carries a CloudEvents batch.
+func IsBatch(h http.Header) bool {
+	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	return err == nil && mt == event.ApplicationCloudEventsBatchJSON
+}
+
+// ReadEvents decodes a CloudEvents batch (package cebatch): 400 naming the
+// first invalid event.
+func ReadEvents(r *http.Request) ([]event.Event, error) {
+	events, err := cebatch.Read(r)
+	if err != nil && !tooBig(err) {
+		return nil, Invalid(err)
+	}
+	return events, err
+}
+
+// tooBig reports whether err is a body over the size limit (413).
+func tooBig(err error) bool {
+	var e *http.MaxBytesError
+	return errors.As(err, &e)
+}
