@@ -121,17 +121,7 @@ func Decode(ctx context.Context, crds crdcheck.Set, raw []byte) (*Object, error)
 	}
 	o := &Object{APIVersion: head.APIVersion, Kind: head.Kind, Name: head.Metadata.Name, Namespace: head.Metadata.Namespace}
 	id := fmt.Sprintf("%s %s/%s", o.Kind, o.Namespace, o.Name)
-	var errs []string
-	for _, msg := range validation.IsDNS1123Subdomain(o.Name) {
-		errs = append(errs, "metadata.name: "+msg)
-	}
-	if o.Namespace == "" {
-		errs = append(errs, "metadata.namespace: required (the manifests are applied without -n)")
-	} else {
-		for _, msg := range validation.IsDNS1123Label(o.Namespace) {
-			errs = append(errs, "metadata.namespace: "+msg)
-		}
-	}
+	errs := metadataErrors(o)
 	key := o.APIVersion + ", Kind=" + o.Kind
 	switch {
 	case knativeKinds[key] != nil:
@@ -187,6 +177,21 @@ func Decode(ctx context.Context, crds crdcheck.Set, raw []byte) (*Object, error)
 		return o, fmt.Errorf("%s: %s", id, strings.Join(errs, "; "))
 	}
 	return o, nil
+}
+
+// metadataErrors checks an object's name and namespace as the API server does.
+func metadataErrors(o *Object) []string {
+	var errs []string
+	for _, msg := range validation.IsDNS1123Subdomain(o.Name) {
+		errs = append(errs, "metadata.name: "+msg)
+	}
+	if o.Namespace == "" {
+		return append(errs, "metadata.namespace: required (the manifests are applied without -n)")
+	}
+	for _, msg := range validation.IsDNS1123Label(o.Namespace) {
+		errs = append(errs, "metadata.namespace: "+msg)
+	}
+	return errs
 }
 
 // validateDelivery validates delivery specs that the kind's own Validate
