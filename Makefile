@@ -20,7 +20,7 @@ build: ## build the jobflow command into .jobflow/bin
 run: deps build ## start the whole pipeline locally, in the foreground (Ctrl-C stops it)
 	exec .jobflow/bin/jobflow up
 
-test: deps tidy-check ## vet and run every test (unit, integration, local e2e, offline Knative checks)
+test: deps tidy-check lint ## lint and run every test (unit, integration, local e2e, offline Knative checks)
 	scripts/test.sh
 	@if $(MAKE) -n knative-check >/dev/null 2>&1; then $(MAKE) knative-check; fi
 
