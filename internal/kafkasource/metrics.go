@@ -31,17 +31,18 @@ var (
 	}, []string{"source", "status"})
 )
 
-// sourceMetrics are one source's series. Those of every record are looked
-// up once: a lookup by label values hashes them.
-type sourceMetrics struct {
+// metrics is the listener that feeds one source's Prometheus series.
+// Those of every record are looked up once: a lookup by label values
+// hashes them.
+type metrics struct {
 	source        string
 	delivered     prometheus.Counter
 	deliverySecs  prometheus.Observer
 	recordLatency prometheus.Observer
 }
 
-func newSourceMetrics(source string) sourceMetrics {
-	return sourceMetrics{
+func newMetrics(source string) *metrics {
+	return &metrics{
 		source:        source,
 		delivered:     outcomes.WithLabelValues(source, Delivered.String()),
 		deliverySecs:  deliverySeconds.WithLabelValues(source),
@@ -49,30 +50,23 @@ func newSourceMetrics(source string) sourceMetrics {
 	}
 }
 
-// observeOutcome records n deliveries that ended with o, each after took.
-func (sm sourceMetrics) observeOutcome(o Outcome, n int, took time.Duration) {
+func (sm *metrics) Received(*sarama.ConsumerMessage) {}
+
+func (sm *metrics) Attempted(_ string, _ int, a Attempt) {
+	attempts.WithLabelValues(sm.source, strconv.Itoa(a.Status)).Inc()
+}
+
+func (sm *metrics) Finished(m *sarama.ConsumerMessage, r Result) {
 	c := sm.delivered
-	if o != Delivered { // rare: looked up when met
-		c = outcomes.WithLabelValues(sm.source, o.String())
+	if r.Outcome != Delivered { // rare: looked up when met
+		c = outcomes.WithLabelValues(sm.source, r.Outcome.String())
 	}
-	c.Add(float64(n))
-	if o != Aborted {
-		secs := took.Seconds()
-		for range n {
-			sm.deliverySecs.Observe(secs)
-		}
+	c.Inc()
+	if r.Outcome == Aborted {
+		return // not finished: delivered again by the next session
 	}
-}
-
-func observeAttempt(source string, a Attempt) {
-	attempts.WithLabelValues(source, strconv.Itoa(a.Status)).Inc()
-}
-
-// observeRecords records the latency of finished records, as of now.
-func (sm sourceMetrics) observeRecords(now time.Time, msgs ...*sarama.ConsumerMessage) {
-	for _, m := range msgs {
-		if !m.Timestamp.IsZero() {
-			sm.recordLatency.Observe(now.Sub(m.Timestamp).Seconds())
-		}
+	sm.deliverySecs.Observe(r.Took.Seconds())
+	if !m.Timestamp.IsZero() {
+		sm.recordLatency.Observe(time.Since(m.Timestamp).Seconds())
 	}
 }

@@ -3,6 +3,21 @@
 // semantics (attribute mapping, ordered or unordered delivery, retries with
 // backoff, dead-letter sink), committing a record's offset only once its
 // delivery finished.
+//
+// Its parts, after eventing-kafka-broker's data plane, one job each:
+//
+//   - source.go: the consumer group; each claim goes to a dispatcher.
+//   - ordered.go, unordered.go: the dispatchers (one record in flight per
+//     partition, or many across partitions); batch.go: the unordered
+//     dispatcher's batches. dispatch.go: what they share, and the Deliverer
+//     seam between them and what delivering an event means.
+//   - record.go, transcode.go: a record as a CloudEvent, or as an element
+//     of a batch straight from its headers.
+//   - retrier.go: retries and the dead-letter sink, around sender.go's one
+//     HTTP attempt.
+//   - offsets.go: the commit point of a partition delivered unordered.
+//   - listener.go, metrics.go: the one Listener that hears every attempt
+//     and outcome, and those that keep the Stats, the metrics and the logs.
 package kafkasource
 
 import (
@@ -11,12 +26,10 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
 
-	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 )
 
@@ -39,28 +52,17 @@ type Config struct {
 	// CommitInterval is how often marked offsets are committed (Knative: 5 s).
 	CommitInterval time.Duration
 	Retrier        Retrier
-}
-
-// Stats are running totals.
-type Stats struct {
-	Delivered, DeadLettered, Dropped, Attempts, Failures int64
-	InFlight                                             int64
-	// Batches sent, and those refused and delivered one by one instead.
-	Batches, BatchFallbacks int64 `json:",omitempty"`
+	// Listener, when set, is told what happens to each record, besides
+	// the source's Stats, metrics and logs.
+	Listener Listener
 }
 
 // Source runs a consumer group.
 type Source struct {
-	cfg   Config
-	log   *slog.Logger
-	stats struct {
-		delivered, deadLettered, dropped, attempts, failures, inflight atomic.Int64
-		batches, batchFallbacks                                        atomic.Int64
-	}
-	metrics  sourceMetrics
-	batching atomic.Bool   // cleared when the sink refuses batches
-	sem      chan struct{} // one slot per record in flight
-	requests chan struct{} // one slot per batch request in flight (batching only)
+	cfg      Config
+	log      *slog.Logger
+	counter  *counter // the Stats
+	consumer claimConsumer
 	ready    chan struct{}
 	once     sync.Once
 }
@@ -70,11 +72,35 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	if len(cfg.Brokers) == 0 || len(cfg.Topics) == 0 || cfg.Group == "" || cfg.Retrier.Target == "" {
 		return nil, fmt.Errorf("kafkasource %s: brokers, topics, group and sink are required", cfg.Name)
 	}
-	if cfg.MaxInFlight < 1 {
-		cfg.MaxInFlight = 100
-	}
 	if cfg.BatchSize > 1 && cfg.Ordered {
 		return nil, fmt.Errorf("kafkasource %s: batched delivery needs unordered delivery", cfg.Name)
+	}
+	cfg = withDefaults(cfg)
+	log = log.With("source", cfg.Name)
+	s := &Source{cfg: cfg, log: log, counter: &counter{}, ready: make(chan struct{})}
+	all := listeners{s.counter, newMetrics(cfg.Name), logger{log}}
+	if cfg.Listener != nil {
+		all = append(all, cfg.Listener)
+	}
+	retrier := cfg.Retrier
+	retrier.listener = all
+	d := dispatcher{deliverer: &retrier, listener: all, namespace: cfg.Namespace, source: cfg.Name}
+	if cfg.Ordered {
+		s.consumer = &ordered{d}
+		return s, nil
+	}
+	u := &unordered{dispatcher: d, slots: make(chan struct{}, cfg.MaxInFlight)}
+	if cfg.BatchSize > 1 {
+		u.batch = newBatcher(cfg, log)
+	}
+	s.consumer = u
+	return s, nil
+}
+
+// withDefaults fills in what cfg leaves out.
+func withDefaults(cfg Config) Config {
+	if cfg.MaxInFlight < 1 {
+		cfg.MaxInFlight = 100
 	}
 	if cfg.BatchMaxBytes <= 0 {
 		cfg.BatchMaxBytes = DefaultBatchMaxBytes
@@ -88,34 +114,11 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	if cfg.Retrier.MaxStallWait <= 0 {
 		cfg.Retrier.MaxStallWait = DefaultStallWait
 	}
-	s := &Source{cfg: cfg, log: log.With("source", cfg.Name), metrics: newSourceMetrics(cfg.Name),
-		sem: make(chan struct{}, cfg.MaxInFlight), ready: make(chan struct{})}
-	s.batching.Store(cfg.BatchSize > 1)
-	// Requests in flight are capped at MaxInFlight/BatchSize (at least 2):
-	// while they are all out, records queue up and the next batch is
-	// fuller (group commit), instead of many small batches in parallel.
-	s.requests = make(chan struct{}, max(2, cfg.MaxInFlight/max(cfg.BatchSize, 1)))
-	prev := cfg.Retrier.OnAttempt
-	s.cfg.Retrier.OnAttempt = func(target string, n int, a Attempt) {
-		s.stats.attempts.Add(1)
-		if !a.OK() {
-			s.stats.failures.Add(1)
-			s.log.Debug("delivery attempt failed", "target", target, "attempt", n, "status", a.Status, "err", a.Err)
-		}
-		observeAttempt(cfg.Name, a)
-		if prev != nil {
-			prev(target, n, a)
-		}
-	}
-	return s, nil
+	return cfg
 }
 
 // Stats returns the running totals.
-func (s *Source) Stats() Stats {
-	return Stats{Delivered: s.stats.delivered.Load(), DeadLettered: s.stats.deadLettered.Load(),
-		Dropped: s.stats.dropped.Load(), Attempts: s.stats.attempts.Load(), Failures: s.stats.failures.Load(),
-		InFlight: s.stats.inflight.Load(), Batches: s.stats.batches.Load(), BatchFallbacks: s.stats.batchFallbacks.Load()}
-}
+func (s *Source) Stats() Stats { return s.counter.stats() }
 
 // Ready is closed once the group has its first assignment.
 func (s *Source) Ready() <-chan struct{} { return s.ready }
@@ -176,169 +179,6 @@ func (h *groupHandler) Setup(sarama.ConsumerGroupSession) error {
 func (h *groupHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 
 func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	s := (*Source)(h)
-	ctx := sess.Context()
-	if s.cfg.Ordered {
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case m, ok := <-claim.Messages():
-				if !ok {
-					return nil
-				}
-				s.stats.inflight.Add(1)
-				finished := s.deliver(ctx, m)
-				s.stats.inflight.Add(-1)
-				if !finished {
-					return nil // redelivered by the next session, from the committed offset
-				}
-				s.metrics.observeRecords(time.Now(), m)
-				sess.MarkMessage(m, "")
-			}
-		}
-	}
-	tracker := newOffsetTracker()
-	// finished takes records of this claim whose delivery finished.
-	finished := func(msgs ...*sarama.ConsumerMessage) {
-		if len(msgs) == 0 {
-			return
-		}
-		s.metrics.observeRecords(time.Now(), msgs...)
-		offs := make([]int64, len(msgs))
-		for i, m := range msgs {
-			offs[i] = m.Offset
-		}
-		if next, moved := tracker.finish(offs...); moved {
-			sess.MarkOffset(msgs[0].Topic, msgs[0].Partition, next, "")
-		}
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		var m *sarama.ConsumerMessage
-		select {
-		case <-ctx.Done():
-			return nil
-		case msg, ok := <-claim.Messages():
-			if !ok {
-				return nil
-			}
-			m = msg
-		}
-		select {
-		case s.sem <- struct{}{}:
-		case <-ctx.Done():
-			return nil
-		}
-		batching := s.batching.Load()
-		if batching {
-			select {
-			case s.requests <- struct{}{}:
-			case <-ctx.Done():
-				<-s.sem
-				return nil
-			}
-		}
-		msgs, closed := s.gather(claim, m, batching)
-		for _, m := range msgs {
-			tracker.add(m.Offset)
-		}
-		s.stats.inflight.Add(int64(len(msgs)))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				for range msgs {
-					<-s.sem
-				}
-				s.stats.inflight.Add(-int64(len(msgs)))
-				if batching {
-					<-s.requests
-				}
-			}()
-			if len(msgs) == 1 {
-				if s.deliver(ctx, msgs[0]) {
-					finished(msgs[0])
-				}
-				return
-			}
-			s.deliverBatch(ctx, msgs, finished)
-		}()
-		if closed {
-			return nil
-		}
-	}
-}
-
-// gather returns first plus, when batching, the records already waiting in
-// the claim's queue, while the batch has room and in-flight slots are free
-// (first's slot is taken); it never waits. closed reports the queue was
-// closed.
-func (s *Source) gather(claim sarama.ConsumerGroupClaim, first *sarama.ConsumerMessage, batching bool) (msgs []*sarama.ConsumerMessage, closed bool) {
-	msgs = []*sarama.ConsumerMessage{first}
-	if !batching {
-		return msgs, false
-	}
-	size := batchSize(first)
-	for len(msgs) < s.cfg.BatchSize {
-		select {
-		case s.sem <- struct{}{}:
-		default:
-			return msgs, false
-		}
-		select {
-		case m, ok := <-claim.Messages():
-			if !ok {
-				<-s.sem
-				return msgs, true
-			}
-			msgs = append(msgs, m)
-			if size += batchSize(m); size >= s.cfg.BatchMaxBytes {
-				return msgs, false
-			}
-		default:
-			<-s.sem
-			return msgs, false
-		}
-	}
-	return msgs, false
-}
-
-// deliver delivers one record; false means it was not finished (the
-// session ended) and must be delivered again.
-func (s *Source) deliver(ctx context.Context, m *sarama.ConsumerMessage) bool {
-	start := time.Now()
-	e, ok := s.toEvent(ctx, m, start)
-	if !ok {
-		return true
-	}
-	outcome, last := s.cfg.Retrier.Deliver(ctx, e)
-	s.metrics.observeOutcome(outcome, 1, time.Since(start))
-	switch outcome {
-	case Delivered:
-		s.stats.delivered.Add(1)
-	case DeadLettered:
-		s.stats.deadLettered.Add(1)
-		s.log.Warn("event dead-lettered", "id", e.ID(), "type", e.Type(), "status", last.Status, "err", last.Err)
-	case Dropped:
-		s.stats.dropped.Add(1)
-		s.log.Error("event refused by its sink and no dead-letter sink: dropped", "id", e.ID(), "type", e.Type(),
-			"status", last.Status, "body", string(last.Body))
-	}
-	return outcome != Aborted
-}
-
-// toEvent maps m; a record that cannot be mapped at all is counted as
-// dropped and ok is false.
-func (s *Source) toEvent(ctx context.Context, m *sarama.ConsumerMessage, start time.Time) (*event.Event, bool) {
-	e, err := ToEvent(ctx, m, s.cfg.Namespace, s.cfg.Name)
-	if err != nil {
-		// Only a record whose data cannot be set at all: keep it visible.
-		s.log.Error("record cannot be mapped to a CloudEvent; skipped", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
-		s.stats.dropped.Add(1)
-		s.metrics.observeOutcome(Dropped, 1, time.Since(start))
-		return nil, false
-	}
-	return e, true
+	h.consumer.consume(sess, claim)
+	return nil
 }

@@ -2,7 +2,6 @@ package kafkasource
 
 import (
 	"bytes"
-	"encoding/binary"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -136,17 +135,13 @@ func validName(s []byte) bool {
 }
 
 // appendJSONString appends s as a JSON string; ok is false (b then holds
-// part of it) when s is not valid UTF-8. Eight bytes at a time while they
-// are printable ASCII without '"' or '\\' (attributes and CSV lines are).
+// part of it) when s is not valid UTF-8. Runs of bytes that need no
+// escaping are copied at once.
 func appendJSONString(b, s []byte) ([]byte, bool) {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		if i+8 <= len(s) && plain8(binary.LittleEndian.Uint64(s[i:])) {
-			i += 8
-			continue
-		}
 		c := s[i]
 		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
 			i++
@@ -178,16 +173,4 @@ func appendJSONString(b, s []byte) ([]byte, bool) {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"'), true
-}
-
-// plain8 reports whether none of the eight bytes in x needs escaping in a
-// JSON string or starts a multi-byte character: none is below 0x20, '"',
-// '\\' or 0x80 and above (the word tests of Bit Twiddling Hacks, exact
-// as booleans).
-func plain8(x uint64) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	below := (x - ones*0x20) &^ x
-	q := x ^ (ones * '"')
-	bs := x ^ (ones * '\\')
-	return (below|((q-ones)&^q)|((bs-ones)&^bs)|x)&highs == 0
 }

@@ -3,7 +3,6 @@ package kafkasource
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -179,11 +178,10 @@ func BenchmarkEncodeBatch(b *testing.B) {
 		}
 		msgs[i] = ceRecord(b, e, false)
 	}
-	s := &Source{cfg: Config{Name: "bench"}}
 	ctx := context.Background()
 	var size int
 	for b.Loop() {
-		body, in, _ := s.encodeBatch(ctx, msgs, time.Now(), func(...*sarama.ConsumerMessage) {})
+		body, in, _ := encodeBatch(ctx, msgs, "b", "bench")
 		if len(in) != len(msgs) {
 			b.Fatalf("%d of %d records in the batch", len(in), len(msgs))
 		}
@@ -213,24 +211,6 @@ func FuzzAppendJSONString(f *testing.F) {
 		var back string
 		if err := json.Unmarshal(got[1:], &back); err != nil || back != string(s) {
 			t.Fatalf("%q: wrote %s, which reads back as %q (%v)", s, got[1:], back, err)
-		}
-	})
-}
-
-// plain8 is the byte-by-byte rule, for any eight bytes.
-func FuzzPlain8(f *testing.F) {
-	for _, seed := range []string{"abcdefgh", "abc\"efgh", "\\bcdefgh", "abcdefg\x1f", "\x20\x20\x20\x20\x20\x20\x20\x20", "~~~~~~~\x7f", "abcdefg\x80", "\x00\x00\x00\x00\x00\x00\x00\x00", "!!!!!!!!", "[[[[[[[[", "\x1f\x20\x21\x22\x5b\x5c\x5d\xff"} {
-		f.Add(binary.LittleEndian.Uint64([]byte(seed)))
-	}
-	f.Fuzz(func(t *testing.T, x uint64) {
-		want := true
-		for _, c := range binary.LittleEndian.AppendUint64(nil, x) {
-			if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
-				want = false
-			}
-		}
-		if got := plain8(x); got != want {
-			t.Fatalf("plain8(%#016x) = %v, want %v", x, got, want)
 		}
 	})
 }

@@ -1,0 +1,70 @@
+package kafkasource
+
+import (
+	"context"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/v2/event"
+)
+
+// Deliverer delivers one event and says how its delivery ended. It is the
+// seam between the dispatchers, which read partitions and keep their order
+// and offsets, and what delivering means: for a KafkaSource, the Retrier
+// (a Sender with retries and a dead-letter sink); for a Trigger, a filter
+// in front of it and the reply sent back to the broker.
+type Deliverer interface {
+	Deliver(ctx context.Context, e *event.Event) (Outcome, Attempt)
+}
+
+// claimConsumer is an ordered or unordered dispatcher: it delivers the
+// records of one claim (a partition, for one session of the group) and
+// marks in the session the offsets it may commit, until the claim or the
+// session ends.
+type claimConsumer interface {
+	consume(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim)
+}
+
+// dispatcher is what both dispatchers share: a record becomes its event
+// (ToEvent), goes to the deliverer, and the listener hears how it ended.
+type dispatcher struct {
+	deliverer Deliverer
+	listener  Listener
+	// namespace and source name the events of records that are not
+	// CloudEvents (see ToEvent).
+	namespace, source string
+}
+
+// deliver delivers m, received at start, and reports how it ended; false
+// means it was not finished (the session ended): it is delivered again.
+func (d *dispatcher) deliver(ctx context.Context, m *sarama.ConsumerMessage, start time.Time) bool {
+	e, err := ToEvent(ctx, m, d.namespace, d.source)
+	if err != nil {
+		d.listener.Finished(m, Result{Outcome: Dropped, Last: Attempt{Err: err}, Took: time.Since(start)})
+		return true
+	}
+	o, last := d.deliverer.Deliver(ctx, e)
+	d.listener.Finished(m, Result{Outcome: o, Last: last, Took: time.Since(start)})
+	return o != Aborted
+}
+
+// next waits for the claim's next record; ok is false once the claim or
+// ctx ended.
+func next(ctx context.Context, claim sarama.ConsumerGroupClaim) (m *sarama.ConsumerMessage, ok bool) {
+	select {
+	case <-ctx.Done():
+		return nil, false
+	case m, ok = <-claim.Messages():
+		return m, ok
+	}
+}
+
+// acquire takes a slot of sem; false when ctx ended first.
+func acquire(ctx context.Context, sem chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

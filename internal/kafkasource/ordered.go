@@ -1,0 +1,27 @@
+package kafkasource
+
+import (
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// ordered is Knative's ordered delivery: one record in flight per
+// partition, the next sent only once the one before it finished
+// (delivered, dead-lettered or dropped), so a key's events arrive in order.
+type ordered struct{ dispatcher }
+
+func (o *ordered) consume(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) {
+	ctx := sess.Context()
+	for {
+		m, ok := next(ctx, claim)
+		if !ok {
+			return
+		}
+		o.listener.Received(m)
+		if !o.deliver(ctx, m, time.Now()) {
+			return // redelivered by the next session, from the committed offset
+		}
+		sess.MarkMessage(m, "")
+	}
+}
