@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 )
@@ -55,6 +56,31 @@ type Config struct {
 	// Listener, when set, is told what happens to each record, besides
 	// the source's Stats, metrics and logs.
 	Listener Listener
+	// ByKey (with Ordered false) keeps the records of one key in order
+	// while records of different keys of a partition go in parallel
+	// (jobflow.dev/delivery.order: key).
+	ByKey bool
+	// Trigger, when set, makes the source a Broker Trigger's dispatcher.
+	Trigger *Trigger
+}
+
+// Trigger is what a Broker Trigger adds to a source's delivery.
+type Trigger struct {
+	// Filter: an event it does not match is finished unsent.
+	Filter Matcher
+	// Replies takes a subscriber's reply (a 2xx other than 202 with an
+	// event); a reply it cannot store fails the attempt.
+	Replies Replier
+}
+
+// Matcher is a Trigger's filter (package trigger).
+type Matcher interface {
+	Match(ctx context.Context, e *event.Event) bool
+}
+
+// Replier stores a reply in the broker (package trigger).
+type Replier interface {
+	Reply(ctx context.Context, e *event.Event) error
 }
 
 // Source runs a consumer group.
@@ -74,6 +100,9 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	}
 	if cfg.BatchSize > 1 && cfg.Ordered {
 		return nil, fmt.Errorf("kafkasource %s: batched delivery needs unordered delivery", cfg.Name)
+	}
+	if cfg.Trigger != nil || cfg.ByKey {
+		return nil, fmt.Errorf("kafkasource %s: triggers and ordering by key are not built yet", cfg.Name)
 	}
 	cfg = withDefaults(cfg)
 	log = log.With("source", cfg.Name)

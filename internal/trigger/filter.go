@@ -1,0 +1,49 @@
+// Package trigger is what makes a KafkaSource dispatcher a Broker Trigger's:
+// its filter, evaluated by knative.dev/eventing's own filter packages so that
+// a filter means here what it means on a cluster, and the replier that puts a
+// subscriber's reply back into the broker's topic.
+package trigger
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"go.uber.org/zap"
+	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	"knative.dev/eventing/pkg/eventfilter"
+	"knative.dev/eventing/pkg/eventfilter/attributes"
+	"knative.dev/eventing/pkg/eventfilter/subscriptionsapi"
+)
+
+// Filter is a Trigger's filter: spec.filters (the SubscriptionsAPI
+// dialects: exact, prefix, suffix, all, any, not, cesql) when it has any,
+// else spec.filter.attributes (exact match; an empty value matches any
+// value of an attribute that is present), else everything passes, as in
+// knative.dev/eventing's broker filter.
+type Filter struct {
+	f eventfilter.Filter
+}
+
+// NewFilter builds a Trigger's filter. Close it when the trigger stops:
+// filters of two or more dialects run a goroutine.
+func NewFilter(attrs map[string]string, filters []eventingv1.SubscriptionsAPIFilter) *Filter {
+	switch {
+	case len(filters) > 0:
+		return &Filter{subscriptionsapi.CreateSubscriptionsAPIFilters(zap.NewNop(), filters)}
+	case attrs != nil:
+		return &Filter{attributes.NewAttributesFilter(attrs)}
+	}
+	return &Filter{}
+}
+
+// Match reports whether e passes: only a failed filter drops an event.
+func (f *Filter) Match(ctx context.Context, e *event.Event) bool {
+	return f.f == nil || f.f.Filter(ctx, *e) != eventfilter.FailFilter
+}
+
+// Close frees what the filter runs; Match must not be called after it.
+func (f *Filter) Close() {
+	if f.f != nil {
+		f.f.Cleanup()
+	}
+}
