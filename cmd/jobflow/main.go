@@ -15,7 +15,7 @@ import (
 	"syscall"
 
 	"github.com/jobflow/jobflow/internal/engine"
-	"github.com/jobflow/jobflow/internal/verify"
+	"github.com/jobflow/jobflow/pkg/counters/verify"
 )
 
 const usage = `usage: jobflow <command>

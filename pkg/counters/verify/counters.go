@@ -1,5 +1,5 @@
-// Package verify implements `jobflow verify ...` checks of the pipeline's
-// derived data against its sources.
+// Package verify is `jobflow verify counters`: every user's counters
+// checked against the dialogs database they are derived from.
 package verify
 
 import (

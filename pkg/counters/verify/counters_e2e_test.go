@@ -26,7 +26,7 @@ import (
 
 	"github.com/jobflow/jobflow/internal/kafkasource"
 	"github.com/jobflow/jobflow/internal/testenv"
-	"github.com/jobflow/jobflow/internal/verify"
+	"github.com/jobflow/jobflow/pkg/counters/verify"
 	"github.com/jobflow/jobflow/pkg/counters/countertest"
 	"github.com/jobflow/jobflow/pkg/counters/dialogs"
 	"github.com/jobflow/jobflow/pkg/runtime/delivery"
@@ -163,7 +163,7 @@ func TestCountersEndToEnd(t *testing.T) {
 	dialogsURL := countertest.Database(t, "dialogs_t")
 	countersURL := countertest.Database(t, "counters_t")
 	brokers := countertest.Kafka(t, 4, topics...)
-	root, _ := filepath.Abs("../..")
+	root, _ := filepath.Abs("../../..")
 	bin := t.TempDir()
 	counterBin := build(t, filepath.Join(root, "functions/counter"), "./cmd/counter", filepath.Join(bin, "counter"))
 	cdcBin := build(t, root, "./cmd/jobflow-cdc", filepath.Join(bin, "jobflow-cdc"))
