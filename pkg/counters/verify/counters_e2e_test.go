@@ -26,9 +26,9 @@ import (
 
 	"github.com/jobflow/jobflow/internal/kafkasource"
 	"github.com/jobflow/jobflow/internal/testenv"
-	"github.com/jobflow/jobflow/pkg/counters/verify"
 	"github.com/jobflow/jobflow/pkg/counters/countertest"
 	"github.com/jobflow/jobflow/pkg/counters/dialogs"
+	"github.com/jobflow/jobflow/pkg/counters/verify"
 	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 )
 
