@@ -8,11 +8,10 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/robfig/cron/v3"
 
 	"github.com/jobflow/jobflow/pkg/runtime/delivery"
+	"github.com/jobflow/jobflow/pkg/runtime/metrics"
 )
 
 // Sender makes one delivery attempt (the engine's KafkaSource sender).
@@ -38,10 +37,7 @@ type Stats struct {
 	Dropped   int64 `json:"dropped"`   // events it did not take after the retries
 }
 
-var sent = promauto.NewCounterVec(prometheus.CounterOpts{
-	Name: "jobflow_pingsource_events_total",
-	Help: "Events sent by a PingSource, by outcome (delivered, dropped).",
-}, []string{"pingsource", "outcome"})
+var sent = metrics.NewCounter("pingsource_events_total", "Events sent by a PingSource, by outcome (delivered, dropped).", "pingsource", "outcome")
 
 // Runner fires the pings of a set of PingSources.
 type Runner struct {

@@ -4,54 +4,25 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/jobflow/jobflow/internal/autoscaler"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/jobflow/jobflow/internal/autoscaler"
+	"github.com/jobflow/jobflow/pkg/runtime/metrics"
 )
 
 var (
-	mInstances = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "jobflow_scaler_instances",
-		Help: "Instances of a function, by state (ready, starting, draining).",
-	}, []string{"function", "state"})
-	mDesired = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "jobflow_scaler_desired_instances",
-		Help: "Instances the autoscaler wants.",
-	}, []string{"function"})
-	mPanic = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "jobflow_scaler_panic",
-		Help: "1 while the autoscaler is in panic mode.",
-	}, []string{"function"})
-	mColdStarts = promauto.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "jobflow_scaler_cold_start_seconds",
-		Help:    "Time from starting an instance's process to its first ready answer.",
-		Buckets: []float64{.005, .01, .02, .03, .05, .075, .1, .2, .5, 1, 2, 5, 10},
-	}, []string{"function"})
-	mHeld = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "jobflow_activator_held_requests",
-		Help: "Requests the activator holds now, waiting for a ready instance.",
-	}, []string{"function"})
-	mHeldTotal = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "jobflow_activator_held_requests_total",
-		Help: "Requests that had to wait for an instance.",
-	}, []string{"function"})
-	mHoldSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "jobflow_activator_hold_seconds",
-		Help:    "How long held requests waited for an instance.",
-		Buckets: []float64{.001, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10, 30},
-	}, []string{"function"})
-	mInflight = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "jobflow_activator_inflight_requests",
-		Help: "Requests in the activator (held or proxied), per function.",
-	}, []string{"function"})
-	mInstanceInflight = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "jobflow_activator_instance_inflight_requests",
-		Help: "Requests proxied to an instance and not yet answered, by instance slot.",
-	}, []string{"function", "slot"})
-	mRequests = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "jobflow_activator_requests_total",
-		Help: "Requests through the activator, by HTTP status code (502/503/504 are the activator's own).",
-	}, []string{"function", "code"})
+	mInstances  = metrics.NewGauge("scaler_instances", "Instances of a function, by state (ready, starting, draining).", "function", "state")
+	mDesired    = metrics.NewGauge("scaler_desired_instances", "Instances the autoscaler wants.", "function")
+	mPanic      = metrics.NewGauge("scaler_panic", "1 while the autoscaler is in panic mode.", "function")
+	mColdStarts = metrics.NewHistogram("scaler_cold_start_seconds", "Time from starting an instance's process to its first ready answer.",
+		[]float64{.005, .01, .02, .03, .05, .075, .1, .2, .5, 1, 2, 5, 10}, "function")
+	mHeld        = metrics.NewGauge("activator_held_requests", "Requests the activator holds now, waiting for a ready instance.", "function")
+	mHeldTotal   = metrics.NewCounter("activator_held_requests_total", "Requests that had to wait for an instance.", "function")
+	mHoldSeconds = metrics.NewHistogram("activator_hold_seconds", "How long held requests waited for an instance.",
+		[]float64{.001, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10, 30}, "function")
+	mInflight         = metrics.NewGauge("activator_inflight_requests", "Requests in the activator (held or proxied), per function.", "function")
+	mInstanceInflight = metrics.NewGauge("activator_instance_inflight_requests", "Requests proxied to an instance and not yet answered, by instance slot.", "function", "slot")
+	mRequests         = metrics.NewCounter("activator_requests_total", "Requests through the activator, by HTTP status code (502/503/504 are the activator's own).", "function", "code")
 )
 
 // activatorMetrics are one function's activator metrics, resolved once so

@@ -11,6 +11,7 @@ import (
 	"github.com/jobflow/jobflow/pkg/counters/cdc/envelope"
 	"github.com/jobflow/jobflow/pkg/runtime/batch"
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
+	"github.com/jobflow/jobflow/pkg/runtime/metrics"
 	"github.com/jobflow/jobflow/pkg/runtime/sink"
 )
 
@@ -27,7 +28,7 @@ type Config struct {
 	PruneInterval   time.Duration `envconfig:"COUNTER_PRUNE_INTERVAL" default:"1h" desc:"how often old event ids are pruned; 0 never"`
 }
 
-var events = fn.NewCounter("counter_events_total",
+var events = metrics.NewCounter("counter_events_total",
 	"Change events handled by the counter function: applied, duplicate (already applied) or ignored.", "result")
 
 // Handler is the counter function's logic: a sink of change events (each

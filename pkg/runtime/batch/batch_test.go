@@ -172,8 +172,10 @@ func TestIntervalSpacesFlushesButDoesNotDelayALoneItem(t *testing.T) {
 	b := New(Config{MaxItems: 1000, Flushers: 2, Interval: interval}, log.flush)
 	ctx := running(t, b)
 
-	// A stream: an item every 2 ms for 200 ms.
+	// A stream: an item every 2 ms for 200 ms (longer on a loaded machine:
+	// the bound on flushes below is taken from the stream's real length).
 	var wg sync.WaitGroup
+	streamStart := time.Now()
 	for i := range 100 {
 		wg.Add(1)
 		go func() {
@@ -184,6 +186,7 @@ func TestIntervalSpacesFlushesButDoesNotDelayALoneItem(t *testing.T) {
 		}()
 		time.Sleep(2 * time.Millisecond)
 	}
+	streamed := time.Since(streamStart)
 	wg.Wait()
 	starts, sizes := log.taken()
 	flushes := len(starts)
@@ -196,8 +199,9 @@ func TestIntervalSpacesFlushesButDoesNotDelayALoneItem(t *testing.T) {
 	for _, n := range sizes {
 		total += n
 	}
-	if total != 100 || flushes > 8 {
-		t.Errorf("%d items in %d flushes (sizes %v), want 100 items in about 200ms/%v flushes", total, flushes, sizes, interval)
+	// One flush per interval while the stream lasts, plus the last one.
+	if most := int(streamed/interval) + 2; total != 100 || flushes > most {
+		t.Errorf("%d items in %d flushes (sizes %v), want 100 items in at most %d flushes (%v of stream / %v)", total, flushes, sizes, most, streamed.Round(time.Millisecond), interval)
 	}
 
 	// After a quiet spell longer than the interval, a lone item goes at once.

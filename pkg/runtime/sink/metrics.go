@@ -6,13 +6,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/jobflow/jobflow/pkg/runtime/fn"
+	"github.com/jobflow/jobflow/pkg/runtime/metrics"
 )
 
 var (
-	batchSize = fn.NewHistogram("sink_batch_size", "Rows per batch written by a sink.",
+	batchSize = metrics.NewHistogram("sink_batch_size", "Rows per batch written by a sink.",
 		prometheus.ExponentialBuckets(1, 4, 9), "function")
-	batchSeconds = fn.NewHistogram("sink_batch_duration_seconds", "Time to write one batch.",
+	batchSeconds = metrics.NewHistogram("sink_batch_duration_seconds", "Time to write one batch.",
 		prometheus.ExponentialBuckets(0.0005, 2, 14), "function", "result")
 )
 
