@@ -8,7 +8,7 @@
 #     (sizes: BENCH_PG_ROWS, BENCH_CH_ROWS, ...: `go run ./bench/jobflow-bench env`);
 #  3. runs the counters benchmark (pkg/counters/counter) on the same PostgreSQL;
 #  4. runs the delivery and batch encoding (internal/kafkasource), activator
-#     (internal/scaler) and batch decoding (pkg/runtime/fn) benchmarks;
+#     (internal/scaler) and batch decoding (pkg/runtime/cebatch) benchmarks;
 #  5. stops the servers and prints the figures (also in .jobflow/bench/results.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -66,8 +66,8 @@ if [ -z "${BENCH_SKIP_DELIVERY:-}" ]; then
   echo "== activator overhead on a warm request (go test -run '^\$' -bench WarmRequest -benchtime 3000x ./internal/scaler)"
   go test -run '^$' -bench WarmRequest -benchtime 3000x ./internal/scaler | tee "$dir/activator.txt"
   echo
-  echo "== a sink's decoding of a batch of 1000 CSV events, ours and the SDK's (go test -run '^\$' -bench ReadEvents ./pkg/runtime/fn)"
-  go test -run '^$' -bench ReadEvents -benchmem ./pkg/runtime/fn | tee "$dir/decode.txt"
+  echo "== a sink's decoding of a batch of 1000 CSV events, ours and the SDK's (go test -run '^\$' -bench ReadEvents ./pkg/runtime/cebatch)"
+  go test -run '^$' -bench ReadEvents -benchmem ./pkg/runtime/cebatch | tee "$dir/decode.txt"
 fi
 echo
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
