@@ -155,3 +155,39 @@ func TestSelectKeepsBrokerPlane(t *testing.T) {
 func samePolicy(a, b delivery.Policy) bool {
 	return a.Retry == b.Retry && a.Backoff == b.Backoff && a.Delay == b.Delay && a.Timeout == b.Timeout
 }
+
+// TestRepositoryBrokerPlane: the repository's Broker, Trigger and
+// PingSource as the engine runs them.
+func TestRepositoryBrokerPlane(t *testing.T) {
+	topo := load(t)
+	at := addresses(topo)
+	at.BrokerIngress = brokerIngress
+	p, err := plan.Build(topo, plan.Settings{Namespace: "jobflow"}, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Brokers) != 1 || p.Brokers[0].Topic != "knative-broker-jobflow-jobflow" || p.Brokers[0].Partitions != 4 ||
+		p.Brokers[0].URL != "http://"+brokerIngress+"/jobflow/jobflow" {
+		t.Fatalf("brokers %+v", p.Brokers)
+	}
+	found := false
+	for _, tp := range p.Topics {
+		found = found || tp.Name == "knative-broker-jobflow-jobflow" && tp.Partitions == 4
+	}
+	if !found {
+		t.Error("the broker's topic is not created")
+	}
+	if len(p.Triggers) != 1 {
+		t.Fatalf("triggers %+v", p.Triggers)
+	}
+	tr := p.Triggers[0]
+	if tr.Name != "job-requests" || tr.Group != "knative-trigger-jobflow-job-requests" || tr.Topic != "knative-broker-jobflow-jobflow" ||
+		tr.Target != "http://"+at.Functions["receiver"] || tr.DeadLetter != "http://"+ingress+"/jobflow/dead-letter-sink" ||
+		tr.Ordered || tr.ByKey || tr.Policy.Retry != 10 || tr.Policy.Delay != 200*time.Millisecond || tr.Policy.Timeout != 30*time.Second ||
+		len(tr.Filters) != 1 || tr.Filters[0].Exact["type"] != "dev.jobflow.job.requested" {
+		t.Errorf("trigger %+v", tr)
+	}
+	if len(p.Pings) != 1 || p.Pings[0].Name != "heartbeat" || p.Pings[0].Sink != "http://"+brokerIngress+"/jobflow/jobflow" || p.Pings[0].Schedule != "* * * * *" {
+		t.Errorf("pings %+v", p.Pings)
+	}
+}
