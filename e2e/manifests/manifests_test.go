@@ -35,6 +35,7 @@ func crds(t *testing.T) crdcheck.Set {
 		{"sources.knative.dev/v1", "SinkBinding"},
 		{"eventing.knative.dev/v1", "Broker"},
 		{"eventing.knative.dev/v1", "Trigger"},
+		{"sources.knative.dev/v1", "PingSource"},
 	} {
 		if !set.Has(k.apiVersion, k.kind) {
 			t.Fatalf("no CRD schema for %s %s", k.apiVersion, k.kind)
@@ -87,7 +88,7 @@ func TestManifests(t *testing.T) {
 		})
 		count[d.Kind]++
 	}
-	for _, k := range []string{"Kafka", "KafkaNodePool", "KafkaTopic", "KafkaSource", "KafkaSink", "SinkBinding"} {
+	for _, k := range []string{"Kafka", "KafkaNodePool", "KafkaTopic", "KafkaSource", "KafkaSink", "SinkBinding", "Broker", "Trigger", "PingSource"} {
 		if count[k] == 0 {
 			t.Errorf("no %s in the manifests", k)
 		}

@@ -41,6 +41,7 @@ var CRDFiles = map[string][]string{
 		"config/core/resources/broker.yaml",
 		"config/core/resources/trigger.yaml",
 		"config/core/resources/sinkbindings.yaml",
+		"config/core/resources/pingsource.yaml",
 	},
 	"knative.dev/eventing-kafka-broker": {
 		"control-plane/config/eventing-kafka-broker/100-source/100-kafka-source.yaml",
@@ -90,6 +91,7 @@ var knativeKinds = map[string]func() validatable{
 	"sources.knative.dev/v1, Kind=SinkBinding":      func() validatable { return &sourcesv1.SinkBinding{} },
 	"eventing.knative.dev/v1, Kind=Broker":          func() validatable { return &eventingv1.Broker{} },
 	"eventing.knative.dev/v1, Kind=Trigger":         func() validatable { return &eventingv1.Trigger{} },
+	"sources.knative.dev/v1, Kind=PingSource":       func() validatable { return &sourcesv1.PingSource{} },
 }
 
 // Kinds lists every apiVersion and kind Decode accepts.

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jobflow/jobflow/internal/kafkasource"
+	"github.com/jobflow/jobflow/internal/pingsource"
 	"github.com/jobflow/jobflow/internal/scaler"
 )
 
@@ -17,6 +18,9 @@ import (
 type Status struct {
 	Functions map[string]FunctionStatus    `json:"functions"`
 	Sources   map[string]kafkasource.Stats `json:"sources"`
+	// Triggers are counted as sources are.
+	Triggers map[string]kafkasource.Stats `json:"triggers"`
+	Pings    map[string]pingsource.Stats  `json:"pingsources"`
 }
 
 // FunctionStatus of one function (or adapter: no Scale).
@@ -33,7 +37,8 @@ type FunctionStatus struct {
 func (e *Engine) Status() Status {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	st := Status{Functions: map[string]FunctionStatus{}, Sources: map[string]kafkasource.Stats{}}
+	st := Status{Functions: map[string]FunctionStatus{}, Sources: map[string]kafkasource.Stats{},
+		Triggers: map[string]kafkasource.Stats{}, Pings: map[string]pingsource.Stats{}}
 	for n, p := range e.pools {
 		sc := p.Status()
 		st.Functions[n] = FunctionStatus{URL: p.URL(), Ready: p.Ready(), Restarts: p.Restarts(), Scale: &sc}
@@ -43,6 +48,12 @@ func (e *Engine) Status() Status {
 	}
 	for _, s := range e.sources {
 		st.Sources[s.Name()] = s.Stats()
+	}
+	for _, s := range e.triggers {
+		st.Triggers[s.Name()] = s.Stats()
+	}
+	if e.pings != nil {
+		st.Pings = e.pings.Stats()
 	}
 	return st
 }

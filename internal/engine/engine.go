@@ -13,6 +13,7 @@ import (
 	"github.com/jobflow/jobflow/internal/kafkabroker"
 	"github.com/jobflow/jobflow/internal/kafkasource"
 	"github.com/jobflow/jobflow/internal/manifest"
+	"github.com/jobflow/jobflow/internal/pingsource"
 	"github.com/jobflow/jobflow/internal/procs"
 	"github.com/jobflow/jobflow/internal/scaler"
 )
@@ -33,6 +34,9 @@ type Engine struct {
 	pools    map[string]*scaler.Pool   // one per function: activator + 0..N instances
 	adapters map[string]*procs.Process // long-running processes, never scaled
 	sources  []*kafkasource.Source
+	triggers []*kafkasource.Source // a Broker Trigger's dispatcher each
+	pings    *pingsource.Runner    // nil: no PingSource
+	send     *kafkasource.Sender   // shared by sources, triggers and pings
 }
 
 // New returns an engine; out receives the human-readable progress and status.
@@ -59,8 +63,8 @@ func (e *Engine) state(parts ...string) string {
 
 // Run builds the plan of the manifests and starts it, blocks until ctx
 // ends, then stops everything it started in reverse order: the adapters,
-// the sources (committing finished offsets), the functions, the ingress,
-// the broker and the servers.
+// the PingSources, the sources and triggers (committing finished
+// offsets), the functions, the ingresses, the broker and the servers.
 func (e *Engine) Run(ctx context.Context) error {
 	if err := e.prepareDirs(); err != nil {
 		return err
@@ -78,8 +82,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	stops.push(lns.release)
-	e.say("manifests: %d functions, %d KafkaSources, %d KafkaSinks, %d SinkBindings, %d topics",
-		len(topo.Functions), len(topo.Sources), len(topo.Sinks), len(topo.Bindings), len(topo.Topics))
+	e.say("manifests: %d functions, %d KafkaSources, %d KafkaSinks, %d SinkBindings, %d topics, %d Brokers, %d Triggers, %d PingSources",
+		len(topo.Functions), len(topo.Sources), len(topo.Sinks), len(topo.Bindings), len(topo.Topics),
+		len(topo.Brokers), len(topo.Triggers), len(topo.PingSources))
 
 	p, brokers, err := e.startBackends(ctx, &stops, topo, lns)
 	if err != nil {
@@ -156,15 +161,27 @@ func (e *Engine) startBackends(ctx context.Context, stops *stack, topo *manifest
 }
 
 // startDataPlane starts the layers that carry events, each stopped with
-// its own context: the ingress, the functions, the sources, the adapters.
+// its own context: the ingresses, the functions, the sources and
+// triggers, the PingSources, the adapters.
 func (e *Engine) startDataPlane(ctx context.Context, stops *stack, p *plan.Plan, lns *listeners, brokers []string) error {
-	if err := e.startIngress(stops.layer(), lns.takeIngress(), brokers, p.Sinks); err != nil {
+	ingress := stops.layer()
+	if err := e.startIngress(ingress, lns.takeIngress(), brokers, p.Sinks); err != nil {
+		return err
+	}
+	if err := e.startBrokerIngress(ingress, lns.takeBroker(), brokers, p); err != nil {
 		return err
 	}
 	if err := e.startFunctions(ctx, stops.layer(), p.Functions, lns); err != nil {
 		return err
 	}
-	if err := e.startSources(stops.layer(), p.Sources, brokers); err != nil {
+	sources := stops.layer()
+	if err := e.startSources(sources, p.Sources, brokers); err != nil {
+		return err
+	}
+	if err := e.startTriggers(sources, p.Triggers, brokers); err != nil {
+		return err
+	}
+	if err := e.startPings(stops.layer(), p.Pings); err != nil {
 		return err
 	}
 	return e.startAdapters(ctx, stops.layer(), p.Adapters)

@@ -11,12 +11,13 @@ import (
 )
 
 // listeners are the ports the engine claims before it starts anything:
-// the ingress and each function's activator (its fixed port or a free
+// the KafkaSink and Broker ingresses and each function's activator (its fixed port or a free
 // one), so their URLs are known when the plan is built. Each is handed
 // over to what serves it; release closes the ones never taken.
 type listeners struct {
 	mu        sync.Mutex
 	ingress   net.Listener
+	broker    net.Listener // the Broker ingress
 	functions map[string]net.Listener
 	adapters  map[string]int // free ports for adapters, which listen themselves
 }
@@ -30,6 +31,9 @@ func reserve(topo *manifest.Topology, cfg Config) (_ *listeners, err error) {
 	}()
 	if l.ingress, err = listen(cfg.IngressPort); err != nil {
 		return nil, fmt.Errorf("kafka sink ingress: %w", err)
+	}
+	if l.broker, err = listen(cfg.BrokerPort); err != nil {
+		return nil, fmt.Errorf("kafka broker ingress (JOBFLOW_BROKER_PORT): %w", err)
 	}
 	for _, f := range topo.Functions {
 		port, err := plan.LocalPort(f, cfg.Ports)
@@ -57,7 +61,7 @@ func (l *listeners) addresses(srv servers, brokers []string) plan.Addresses {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	at := plan.Addresses{
-		Ingress: l.ingress.Addr().String(), Functions: map[string]string{}, Adapters: l.adapters,
+		Ingress: l.ingress.Addr().String(), BrokerIngress: l.broker.Addr().String(), Functions: map[string]string{}, Adapters: l.adapters,
 		Postgres: srv.postgres, ClickHouse: srv.clickhouse, Brokers: brokers,
 	}
 	for name, ln := range l.functions {
@@ -75,6 +79,15 @@ func (l *listeners) takeIngress() net.Listener {
 	return ln
 }
 
+// takeBroker hands the Broker ingress listener over to its server.
+func (l *listeners) takeBroker() net.Listener {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ln := l.broker
+	l.broker = nil
+	return ln
+}
+
 // takeFunction hands a function's listener over to its pool.
 func (l *listeners) takeFunction(name string) net.Listener {
 	l.mu.Lock()
@@ -88,9 +101,11 @@ func (l *listeners) takeFunction(name string) net.Listener {
 func (l *listeners) release() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.ingress != nil {
-		_ = l.ingress.Close()
-		l.ingress = nil
+	for _, ln := range []*net.Listener{&l.ingress, &l.broker} {
+		if *ln != nil {
+			_ = (*ln).Close()
+			*ln = nil
+		}
 	}
 	for name, ln := range l.functions {
 		_ = ln.Close()

@@ -20,17 +20,27 @@ func (e *Engine) Sources() []*kafkasource.Source {
 	return append([]*kafkasource.Source(nil), e.sources...)
 }
 
-// startSources starts the KafkaSources and waits until each has its
-// partitions. Deliveries to a function go to its pool in-process (the
-// activator's logic without its HTTP hop); to sinks over HTTP.
-func (e *Engine) startSources(l *layer, ss []plan.Source, brokers []string) error {
+// sender is the engine's one delivery sender: to a function, through its
+// pool in-process (the activator's logic without its HTTP hop); to sinks
+// and brokers over HTTP.
+func (e *Engine) sender() *kafkasource.Sender {
 	e.mu.Lock()
-	pools := make([]*scaler.Pool, 0, len(e.pools))
-	for _, p := range e.pools {
-		pools = append(pools, p)
+	defer e.mu.Unlock()
+	if e.send == nil {
+		pools := make([]*scaler.Pool, 0, len(e.pools))
+		for _, p := range e.pools {
+			pools = append(pools, p)
+		}
+		e.send = kafkasource.NewSenderWith(scaler.Transport(kafkasource.NewTransport(), pools...))
 	}
-	e.mu.Unlock()
-	sender := kafkasource.NewSenderWith(scaler.Transport(kafkasource.NewTransport(), pools...))
+	return e.send
+}
+
+// startSources starts the KafkaSources and waits until each has its
+// partitions.
+func (e *Engine) startSources(l *layer, ss []plan.Source, brokers []string) error {
+	sender := e.sender()
+	var started []*kafkasource.Source
 	for _, s := range ss {
 		src, err := kafkasource.New(kafkasource.Config{
 			Name: s.Name, Namespace: s.Namespace, Brokers: brokers, Topics: s.Topics,
@@ -44,17 +54,28 @@ func (e *Engine) startSources(l *layer, ss []plan.Source, brokers []string) erro
 		e.mu.Lock()
 		e.sources = append(e.sources, src)
 		e.mu.Unlock()
-		l.run(func(ctx context.Context) {
-			if err := src.Run(ctx); err != nil {
-				e.log.Error("source stopped", "source", src.Name(), "err", err)
-			}
-		})
+		e.runSource(l, src)
+		started = append(started, src)
 	}
-	for _, s := range e.Sources() {
+	return waitPartitions("kafkasource", started)
+}
+
+// runSource runs src in the layer until it stops.
+func (e *Engine) runSource(l *layer, src *kafkasource.Source) {
+	l.run(func(ctx context.Context) {
+		if err := src.Run(ctx); err != nil {
+			e.log.Error("source stopped", "source", src.Name(), "err", err)
+		}
+	})
+}
+
+// waitPartitions waits until each source has its partitions.
+func waitPartitions(kind string, ss []*kafkasource.Source) error {
+	for _, s := range ss {
 		select {
 		case <-s.Ready():
 		case <-time.After(partitionsTimeout):
-			return fmt.Errorf("kafkasource %s: no partitions assigned after %s", s.Name(), partitionsTimeout)
+			return fmt.Errorf("%s %s: no partitions assigned after %s", kind, s.Name(), partitionsTimeout)
 		}
 	}
 	return nil

@@ -24,6 +24,7 @@ type layer struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	stops  []func() // after its goroutines ended
 }
 
 // layer returns a new layer, stopped when the stack unwinds to it. Its
@@ -31,9 +32,18 @@ type layer struct {
 func (s *stack) layer() *layer {
 	l := &layer{}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
-	s.push(func() { l.cancel(); l.wg.Wait() })
+	s.push(func() {
+		l.cancel()
+		l.wg.Wait()
+		for i := len(l.stops) - 1; i >= 0; i-- {
+			l.stops[i]()
+		}
+	})
 	return l
 }
+
+// onStop runs stop once the layer's goroutines ended (what they used).
+func (l *layer) onStop(stop func()) { l.stops = append(l.stops, stop) }
 
 // run runs f in the layer's goroutines.
 func (l *layer) run(f func(ctx context.Context)) {

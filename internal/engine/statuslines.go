@@ -27,13 +27,17 @@ func (e *Engine) printReady(p *plan.Plan) {
 			}
 		}
 	}
+	for _, b := range p.Brokers {
+		e.say("  %-16s %s", "broker "+b.Name+":", b.URL)
+		e.say("    send an event:  curl -i %s -H 'ce-specversion: 1.0' -H 'ce-type: dev.example.ping' -H 'ce-source: /me' -H 'ce-id: 1' -d '{}'", b.URL)
+	}
 	e.say("  %-16s http://127.0.0.1:%d/status  /metrics     logs: %s", "engine:", e.cfg.AdminPort, e.state("logs"))
 	e.say("Ctrl-C stops everything.")
 	e.say("")
 }
 
-// statusLoop prints one line per source and one for the instances when
-// something changed, until ctx ends.
+// statusLoop prints one line per source and trigger, one per PingSource
+// and one for the instances when something changed, until ctx ends.
 func (e *Engine) statusLoop(ctx context.Context) {
 	if e.cfg.StatusInterval <= 0 {
 		<-ctx.Done()
@@ -41,7 +45,7 @@ func (e *Engine) statusLoop(ctx context.Context) {
 	}
 	t := time.NewTicker(e.cfg.StatusInterval)
 	defer t.Stop()
-	prev := map[string]kafkasource.Stats{}
+	var prev Status
 	prevScale := ""
 	for {
 		select {
@@ -51,22 +55,32 @@ func (e *Engine) statusLoop(ctx context.Context) {
 		}
 		st := e.Status()
 		scale := instancesLine(st)
-		if !changed(st.Sources, prev) && scale == prevScale {
+		if !changed(st.Sources, prev.Sources) && !changed(st.Triggers, prev.Triggers) && !changed(st.Pings, prev.Pings) && scale == prevScale {
 			continue
 		}
 		now := time.Now().Format("15:04:05")
-		for _, n := range sortedKeys(st.Sources) {
-			s, p := st.Sources[n], prev[n]
-			rate := float64(s.Delivered-p.Delivered) / e.cfg.StatusInterval.Seconds()
-			e.say("%s %-18s delivered %-8d %7.1f/s  in flight %-4d retries %-5d dead-lettered %-4d dropped %d",
-				now, n, s.Delivered, rate, s.InFlight, s.Failures, s.DeadLettered, s.Dropped)
+		e.sourceLines(now, "", st.Sources, prev.Sources)
+		e.sourceLines(now, "trigger ", st.Triggers, prev.Triggers)
+		for _, n := range sortedKeys(st.Pings) {
+			p := st.Pings[n]
+			e.say("%s pingsource %-18s fired %-6d delivered %-6d dropped %d", now, n, p.Fired, p.Delivered, p.Dropped)
 		}
 		e.say("%s instances: %s", now, scale)
-		prev, prevScale = st.Sources, scale
+		prev, prevScale = st, scale
 	}
 }
 
-func changed(now, prev map[string]kafkasource.Stats) bool {
+// sourceLines prints a line per source (or trigger) of now.
+func (e *Engine) sourceLines(now, kind string, cur, prev map[string]kafkasource.Stats) {
+	for _, n := range sortedKeys(cur) {
+		s, p := cur[n], prev[n]
+		rate := float64(s.Delivered-p.Delivered) / e.cfg.StatusInterval.Seconds()
+		e.say("%s %-18s delivered %-8d %7.1f/s  in flight %-4d retries %-5d dead-lettered %-4d dropped %d",
+			now, kind+n, s.Delivered, rate, s.InFlight, s.Failures, s.DeadLettered, s.Dropped)
+	}
+}
+
+func changed[S comparable](now, prev map[string]S) bool {
 	for n, s := range now {
 		if s != prev[n] {
 			return true

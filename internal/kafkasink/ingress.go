@@ -1,7 +1,9 @@
-// Package kafkasink is the local engine's KafkaSink data plane: an HTTP
-// ingress that takes CloudEvents at /<namespace>/<sink name>, as Knative's
-// kafka-sink-ingress does, and writes each to the sink's topic (binary or
-// structured content mode), answering 202 only once Kafka acknowledged.
+// Package kafkasink is the local engine's KafkaSink and Kafka Broker
+// ingress: an HTTP server that takes CloudEvents at /<namespace>/<name>, as
+// Knative's kafka-sink-ingress and kafka-broker-ingress do, and writes each
+// to the destination's topic keyed by its partitionkey, answering 202 only
+// once Kafka acknowledged. A KafkaSink writes binary or structured records;
+// a Broker always binary (its triggers read them).
 package kafkasink
 
 import (
@@ -29,15 +31,29 @@ type Sink struct {
 // Path is where the ingress serves the sink.
 func (s Sink) Path() string { return "/" + s.Namespace + "/" + s.Name }
 
-var produced = promauto.NewCounterVec(prometheus.CounterOpts{
-	Name: "jobflow_sink_events_total",
-	Help: "Events taken by a KafkaSink ingress, by result.",
-}, []string{"sink", "result"})
+var (
+	sinkEvents = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "jobflow_sink_events_total",
+		Help: "Events taken by a KafkaSink ingress, by result.",
+	}, []string{"sink", "result"})
+	brokerEvents = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "jobflow_broker_events_total",
+		Help: "Events taken by a Broker ingress, by result.",
+	}, []string{"broker", "result"})
+)
 
-// Ingress serves every sink.
+// Kinds of destination an ingress serves.
+const (
+	KindKafkaSink = "KafkaSink"
+	KindBroker    = "Broker"
+)
+
+// Ingress serves every sink (or every broker) of an engine.
 type Ingress struct {
+	kind     string
 	producer sarama.SyncProducer
 	sinks    map[string]Sink
+	produced *prometheus.CounterVec
 	log      *slog.Logger
 	maxBody  int64
 }
@@ -56,13 +72,27 @@ func ProducerConfig() *sarama.Config {
 	return sc
 }
 
-// New connects a producer to brokers.
+// New serves KafkaSinks with a producer connected to brokers.
 func New(brokers []string, sinks []Sink, log *slog.Logger) (*Ingress, error) {
+	return newIngress(KindKafkaSink, brokers, sinks, sinkEvents, log)
+}
+
+// NewBrokers serves Kafka Brokers (each a Sink on the broker's topic) as
+// Knative's kafka-broker-ingress does: records are always binary, and what
+// is not a valid CloudEvent is a 400.
+func NewBrokers(brokers []string, bs []Sink, log *slog.Logger) (*Ingress, error) {
+	for i := range bs {
+		bs[i].Structured = false
+	}
+	return newIngress(KindBroker, brokers, bs, brokerEvents, log)
+}
+
+func newIngress(kind string, brokers []string, sinks []Sink, produced *prometheus.CounterVec, log *slog.Logger) (*Ingress, error) {
 	p, err := sarama.NewSyncProducer(brokers, ProducerConfig())
 	if err != nil {
-		return nil, fmt.Errorf("kafka sink producer: %w", err)
+		return nil, fmt.Errorf("%s ingress producer: %w", kind, err)
 	}
-	in := &Ingress{producer: p, sinks: map[string]Sink{}, log: log, maxBody: 8 << 20}
+	in := &Ingress{kind: kind, producer: p, sinks: map[string]Sink{}, produced: produced, log: log, maxBody: 8 << 20}
 	for _, s := range sinks {
 		in.sinks[s.Path()] = s
 	}
@@ -72,23 +102,24 @@ func New(brokers []string, sinks []Sink, log *slog.Logger) (*Ingress, error) {
 // Close closes the producer.
 func (in *Ingress) Close() error { return in.producer.Close() }
 
-// ServeHTTP takes one event.
+// ServeHTTP takes one event. As Knative's receiver, it checks the method
+// before the path: anything but POST is a 405 wherever it goes.
 func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		fn.WriteError(w, fn.WithStatus(http.StatusMethodNotAllowed, errors.New("send a CloudEvent with POST")))
+		return
+	}
 	path := strings.TrimSuffix(r.URL.Path, "/")
 	s, ok := in.sinks[path]
 	if !ok {
-		fn.WriteError(w, fn.WithStatus(http.StatusNotFound, fmt.Errorf("no KafkaSink at %s", path)))
-		return
-	}
-	if r.Method != http.MethodPost {
-		fn.WriteError(w, fn.WithStatus(http.StatusMethodNotAllowed, errors.New("send a CloudEvent with POST")))
+		fn.WriteError(w, fn.WithStatus(http.StatusNotFound, fmt.Errorf("no %s at %s", in.kind, path)))
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, in.maxBody)
 	e, err := fn.ReadEvent(r)
 	if err != nil {
-		produced.WithLabelValues(s.Name, "invalid").Inc()
-		fn.WriteError(w, err)
+		in.produced.WithLabelValues(s.Name, "invalid").Inc()
+		fn.WriteError(w, in.readError(err))
 		return
 	}
 	ctx := binding.WithForceBinary(r.Context())
@@ -97,16 +128,27 @@ func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	pm := &sarama.ProducerMessage{Topic: s.Topic}
 	if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(e), pm); err != nil {
-		produced.WithLabelValues(s.Name, "invalid").Inc()
+		in.produced.WithLabelValues(s.Name, "invalid").Inc()
 		fn.WriteError(w, fn.Invalidf("encode event: %v", err))
 		return
 	}
 	if _, _, err := in.producer.SendMessage(pm); err != nil {
-		produced.WithLabelValues(s.Name, "error").Inc()
-		in.log.Warn("produce failed", "sink", s.Name, "topic", s.Topic, "err", err)
+		in.produced.WithLabelValues(s.Name, "error").Inc()
+		in.log.Warn("produce failed", strings.ToLower(in.kind), s.Name, "topic", s.Topic, "err", err)
 		fn.WriteError(w, fn.Unavailable(fmt.Errorf("write to topic %s: %w", s.Topic, err)))
 		return
 	}
-	produced.WithLabelValues(s.Name, "ok").Inc()
+	in.produced.WithLabelValues(s.Name, "ok").Inc()
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// readError is the answer to a request that is not a CloudEvent: a
+// Broker answers 400 to anything it cannot read as one (Knative's
+// kafka-broker-ingress never answers 415), except a body over the limit.
+func (in *Ingress) readError(err error) error {
+	var tooBig *http.MaxBytesError
+	if in.kind != KindBroker || errors.As(err, &tooBig) {
+		return err
+	}
+	return fn.Invalid(err)
 }

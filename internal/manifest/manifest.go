@@ -14,8 +14,6 @@ import (
 	"strings"
 
 	"sigs.k8s.io/yaml"
-
-	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 )
 
 // Kinds the engine acts on.
@@ -217,6 +215,12 @@ type Topology struct {
 	Functions []Function
 	// Adapters are long-running processes (adapters/), never scaled.
 	Adapters []Deployment
+	// The Broker plane: Kafka-class Brokers with their ConfigMaps, their
+	// Triggers, and PingSources.
+	Brokers     []Broker
+	ConfigMaps  []ConfigMap
+	Triggers    []Trigger
+	PingSources []PingSource
 	// Documents holds every manifest document, including kinds the engine ignores.
 	Documents []Document
 }
@@ -316,6 +320,10 @@ func (t *Topology) addFile(file string) error {
 		case KindDeployment:
 			t.Adapters = append(t.Adapters, Deployment{})
 			target = &t.Adapters[len(t.Adapters)-1]
+		case KindBroker, KindTrigger, KindPingSource, KindConfigMap:
+			if target, err = t.addEventing(head.Kind, raw); err != nil {
+				return fmt.Errorf("%s %s/%s: %w", file, head.Kind, head.Metadata.Name, err)
+			}
 		default:
 			continue
 		}
@@ -366,103 +374,9 @@ func (t *Topology) check() error {
 			}
 		}
 	}
+	errs = append(errs, t.checkEventing()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("manifests: %s", strings.Join(errs, "; "))
 	}
 	return nil
-}
-
-// Target is where a Destination points: a function or a KafkaSink (by name)
-// plus an optional path, or an absolute URI.
-type Target struct {
-	Function string
-	Sink     string
-	Path     string
-	URI      string
-}
-
-// Target resolves d.
-func (t *Topology) Target(d Destination) (Target, error) {
-	if d.Ref == nil {
-		if d.URI == "" {
-			return Target{}, fmt.Errorf("neither ref nor uri")
-		}
-		return Target{URI: d.URI}, nil
-	}
-	switch d.Ref.Kind {
-	case KindService:
-		if t.Function(d.Ref.Name) == nil {
-			return Target{}, fmt.Errorf("no function %q in functions/", d.Ref.Name)
-		}
-		return Target{Function: d.Ref.Name, Path: d.URI}, nil
-	case KindKafkaSink:
-		if t.Sink(d.Ref.Name) == nil {
-			return Target{}, fmt.Errorf("no KafkaSink %q in sinks/", d.Ref.Name)
-		}
-		return Target{Sink: d.Ref.Name, Path: d.URI}, nil
-	}
-	return Target{}, fmt.Errorf("ref kind %q: the engine resolves Service (a function) and KafkaSink", d.Ref.Kind)
-}
-
-// Function returns the function named name, or nil.
-func (t *Topology) Function(name string) *Function {
-	for i := range t.Functions {
-		if t.Functions[i].Name == name {
-			return &t.Functions[i]
-		}
-	}
-	return nil
-}
-
-// Sink returns the KafkaSink named name, or nil.
-func (t *Topology) Sink(name string) *KafkaSink {
-	for i := range t.Sinks {
-		if t.Sinks[i].Name == name {
-			return &t.Sinks[i]
-		}
-	}
-	return nil
-}
-
-// BindingFor returns the SinkBinding whose subject is function, or nil.
-func (t *Topology) BindingFor(function string) *SinkBinding {
-	for i := range t.Bindings {
-		if t.Bindings[i].Spec.Subject.Name == function {
-			return &t.Bindings[i]
-		}
-	}
-	return nil
-}
-
-// DeliveryPolicy is the retry policy of a delivery spec, parsed over
-// delivery.Defaults (Knative's); nil is the defaults. Durations are
-// ISO-8601 (PT0.5S), parsed by the library Knative uses.
-func DeliveryPolicy(d *Delivery) (delivery.Policy, error) {
-	p := delivery.Defaults
-	if d == nil {
-		return p, nil
-	}
-	var err error
-	if d.Retry != nil {
-		if *d.Retry < 0 {
-			return p, fmt.Errorf("retry %d: must not be negative", *d.Retry)
-		}
-		p.Retry = int(*d.Retry)
-	}
-	if d.BackoffPolicy != nil {
-		if p.Backoff, err = delivery.ParseBackoff(*d.BackoffPolicy); err != nil {
-			return p, err
-		}
-	}
-	if d.BackoffDelay != nil {
-		if p.Delay, err = delivery.ParseDuration(*d.BackoffDelay); err != nil {
-			return p, fmt.Errorf("backoffDelay: %w", err)
-		}
-	}
-	if d.Timeout != nil {
-		if p.Timeout, err = delivery.ParseDuration(*d.Timeout); err != nil {
-			return p, fmt.Errorf("timeout: %w", err)
-		}
-	}
-	return p, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/jobflow/jobflow/internal/kafkabroker"
 	"github.com/jobflow/jobflow/internal/kafkasink"
 	"github.com/jobflow/jobflow/internal/manifest"
+	"github.com/jobflow/jobflow/internal/pingsource"
 	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 )
 
@@ -33,12 +34,15 @@ type Settings struct {
 // reserved) are; they are inputs, so a plan can be built without them
 // existing (tests pass made-up ones).
 type Addresses struct {
-	Ingress    string            // host:port of the KafkaSink ingress
-	Functions  map[string]string // host:port of each function's activator
-	Adapters   map[string]int    // local port of each adapter's container port
-	Postgres   string            // URL of the local server's main database
-	ClickHouse string            // host:port (native protocol)
-	Brokers    []string
+	Ingress string // host:port of the KafkaSink ingress
+	// BrokerIngress is host:port of the Brokers' ingress (its own port,
+	// as Knative serves brokers on their own host).
+	BrokerIngress string
+	Functions     map[string]string // host:port of each function's activator
+	Adapters      map[string]int    // local port of each adapter's container port
+	Postgres      string            // URL of the local server's main database
+	ClickHouse    string            // host:port (native protocol)
+	Brokers       []string
 }
 
 // Plan is everything the engine runs, resolved.
@@ -46,6 +50,9 @@ type Plan struct {
 	Topics    []kafkabroker.TopicSpec
 	Sinks     []kafkasink.Sink // served by the ingress
 	Sources   []Source
+	Brokers   []Broker // served by the broker ingress; their topics are in Topics
+	Triggers  []Trigger
+	Pings     []pingsource.Ping
 	Functions []Function
 	Adapters  []Adapter
 	// Databases are the databases on the local server that functions or
@@ -113,6 +120,9 @@ func Build(topo *manifest.Topology, s Settings, at Addresses) (*Plan, error) {
 	if p.Adapters, err = buildAdapters(r); err != nil {
 		return nil, err
 	}
+	if err := buildBrokerPlane(r, p); err != nil {
+		return nil, err
+	}
 	p.Databases = r.databases
 	return p, nil
 }
@@ -125,4 +135,19 @@ func (p *Plan) Function(name string) *Function {
 		}
 	}
 	return nil
+}
+
+// buildBrokerPlane adds the Brokers (and their topics), the Triggers and
+// the PingSources.
+func buildBrokerPlane(r *resolver, p *Plan) error {
+	brokers, topics, err := buildBrokers(r)
+	if err != nil {
+		return err
+	}
+	p.Brokers, p.Topics = brokers, append(p.Topics, topics...)
+	if p.Triggers, err = buildTriggers(r); err != nil {
+		return err
+	}
+	p.Pings, err = buildPings(r)
+	return err
 }

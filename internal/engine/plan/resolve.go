@@ -35,6 +35,11 @@ func newResolver(topo *manifest.Topology, s Settings, at Addresses) *resolver {
 			r.clusterKafka[b] = true
 		}
 	}
+	for _, c := range topo.ConfigMaps {
+		if v := c.Data["bootstrap.servers"]; v != "" {
+			r.clusterKafka[v] = true
+		}
+	}
 	return r
 }
 
@@ -68,6 +73,9 @@ func (r *resolver) url(d manifest.Destination) (string, error) {
 	case t.Sink != "":
 		s := r.topo.Sink(t.Sink)
 		return r.ingressURL() + "/" + r.ns(s.Namespace) + "/" + s.Name + t.Path, nil
+	case t.Broker != "":
+		b := r.topo.Broker(t.Broker)
+		return r.brokerURL(r.ns(b.Namespace), b.Name) + t.Path, nil
 	case t.Function != "":
 		u, err := r.functionURL(t.Function)
 		if err != nil {
@@ -78,12 +86,15 @@ func (r *resolver) url(d manifest.Destination) (string, error) {
 	return "", errors.New("empty target")
 }
 
-// rewrite points cluster addresses at local ones: the KafkaSink ingress at
-// the engine's, the Kafka bootstrap servers at the local brokers.
+// rewrite points cluster addresses at local ones: the KafkaSink and
+// Broker ingresses at the engine's, the Kafka bootstrap servers at the local brokers.
 func (r *resolver) rewrite(v string) string {
 	for _, scheme := range []string{"http://", "https://"} {
 		if rest, ok := strings.CutPrefix(v, scheme+ClusterSinkHost); ok {
 			return r.ingressURL() + rest
+		}
+		if rest, ok := strings.CutPrefix(v, scheme+ClusterBrokerHost); ok {
+			return "http://" + r.at.BrokerIngress + rest
 		}
 	}
 	if r.clusterKafka[v] {
