@@ -25,20 +25,32 @@ type claimConsumer interface {
 	consume(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim)
 }
 
-// dispatcher is what both dispatchers share: a record becomes its event
-// (ToEvent), goes to the deliverer, and the listener hears how it ended.
+// dispatcher is what the dispatchers share: a record becomes its event
+// (ToEvent, or BrokerEvent for a Trigger), goes to the deliverer, and the
+// listener hears how it ended.
 type dispatcher struct {
 	deliverer Deliverer
 	listener  Listener
 	// namespace and source name the events of records that are not
 	// CloudEvents (see ToEvent).
 	namespace, source string
+	// broker: the records are a broker's events (BrokerEvent); a record
+	// that is not a CloudEvent is skipped rather than wrapped.
+	broker bool
+}
+
+// event maps m to the event to deliver.
+func (d *dispatcher) event(ctx context.Context, m *sarama.ConsumerMessage) (*event.Event, error) {
+	if d.broker {
+		return BrokerEvent(ctx, m)
+	}
+	return ToEvent(ctx, m, d.namespace, d.source)
 }
 
 // deliver delivers m, received at start, and reports how it ended; false
 // means it was not finished (the session ended): it is delivered again.
 func (d *dispatcher) deliver(ctx context.Context, m *sarama.ConsumerMessage, start time.Time) bool {
-	e, err := ToEvent(ctx, m, d.namespace, d.source)
+	e, err := d.event(ctx, m)
 	if err != nil {
 		d.listener.Finished(m, Result{Outcome: Dropped, Last: Attempt{Err: err}, Took: time.Since(start)})
 		return true
