@@ -204,7 +204,7 @@ func noReply(t *testing.T, a answer) {
 	sub := newSubscriber(t, func(*event.Event, int) answer { return a })
 	dls := newSubscriber(t, nil)
 	tr := startTriggers(t, brokers, triggerCfg{group: "g", target: sub.srv.URL, dls: dls.srv.URL})[0]
-	waitFor(t, "delivery", func() bool { return tr.Stats().Delivered == 1 })
+	waitFor(t, "delivery", func() bool { return tr.Stats().Delivered >= 1 })
 	// A reply is stored before its record is finished: none can come later.
 	if n := len(records(t, brokers)); n != 1 || len(sub.all()) != 1 || len(dls.all()) != 0 {
 		t.Fatalf("%d records in the topic, %d attempts, %d dead letters: want 1, 1, 0", n, len(sub.all()), len(dls.all()))
