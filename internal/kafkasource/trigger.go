@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 
-	"github.com/IBM/sarama"
-	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
@@ -34,9 +31,6 @@ import (
 //     non-empty answer that is not a CloudEvent fails for good: it is
 //     dead-lettered (or dropped) as any refusal.
 
-// ErrInvalidCloudEvent: a record of a broker's topic is not a CloudEvent.
-var ErrInvalidCloudEvent = errors.New("record is not a valid CloudEvent")
-
 // triggered is the Deliverer of a Trigger: its filter, then the Retrier
 // asking for and storing replies.
 type triggered struct {
@@ -49,32 +43,6 @@ func (t *triggered) Deliver(ctx context.Context, e *event.Event) (Outcome, Attem
 		return Filtered, Attempt{}
 	}
 	return t.retrier.deliver(ctx, e, t.trigger.Replies)
-}
-
-// BrokerEvent maps a record of a broker's topic to the event a Trigger
-// delivers: the CloudEvent it holds (binary or structured) plus the
-// extensions knativekafkapartition and knativekafkaoffset (as strings, the
-// form in which they reach a subscriber over HTTP). A record that is not a
-// valid CloudEvent is ErrInvalidCloudEvent.
-func BrokerEvent(ctx context.Context, m *sarama.ConsumerMessage) (*event.Event, error) {
-	msg := kafka_sarama.NewMessageFromConsumerMessage(m)
-	enc := msg.ReadEncoding()
-	if enc != binding.EncodingBinary && enc != binding.EncodingStructured {
-		return nil, fmt.Errorf("%s/%d/%d: %w", m.Topic, m.Partition, m.Offset, ErrInvalidCloudEvent)
-	}
-	e, err := binding.ToEvent(ctx, msg)
-	if err == nil {
-		err = e.Validate()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s/%d/%d: %w: %w", m.Topic, m.Partition, m.Offset, ErrInvalidCloudEvent, err)
-	}
-	if enc == binding.EncodingBinary {
-		undoReaderExtensions(e, m)
-	}
-	e.SetExtension("knativekafkapartition", strconv.Itoa(int(m.Partition)))
-	e.SetExtension("knativekafkaoffset", strconv.FormatInt(m.Offset, 10))
-	return e, nil
 }
 
 // ReplyError fails an attempt whose answer was a 2xx but whose reply could
