@@ -128,7 +128,17 @@ func setAttribute(e *event.Event, name, v string) error {
 		}
 		e.SetTime(t)
 	default:
-		return e.Context.SetExtension(name, v)
+		// The SDK's reader sets a header's extension as a string; name is
+		// lower-case letters and digits (validName), which SetExtension
+		// would check and lower-case again.
+		ec, ok := e.Context.(*event.EventContextV1)
+		if !ok {
+			return e.Context.SetExtension(name, v)
+		}
+		if ec.Extensions == nil {
+			ec.Extensions = make(map[string]any, 4)
+		}
+		ec.Extensions[name] = v
 	}
 	return nil // a setter's error is in e.FieldErrors: Validate reports it
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/v2/event"
 )
 
 // byKey is jobflow's delivery in order by key (jobflow.dev/delivery.order:
@@ -33,9 +34,11 @@ func newByKey(d dispatcher, maxInFlight int) *byKey {
 	return &byKey{dispatcher: d, slots: make(chan struct{}, maxInFlight), maxQueued: queuedPerMaxInFlight * maxInFlight}
 }
 
-// received is a record and when it was taken from its partition.
+// received is a record, its event when screened (nil: mapped when
+// delivered), and when it was taken from its partition.
 type received struct {
 	m  *sarama.ConsumerMessage
+	e  *event.Event
 	at time.Time
 }
 
@@ -72,25 +75,38 @@ func (b *byKey) consume(sess sarama.ConsumerGroupSession, claim sarama.ConsumerG
 	ctx := sess.Context()
 	offsets := newOffsetTracker()
 	queued := make(chan struct{}, b.maxQueued)
-	// finished takes a record of this claim whose delivery finished.
-	finished := func(m *sarama.ConsumerMessage) {
-		<-queued
+	// commit takes a record of this claim that finished; finished, one
+	// that was queued.
+	commit := func(m *sarama.ConsumerMessage) {
 		if next, moved := offsets.finish(m.Offset); moved {
 			sess.MarkOffset(m.Topic, m.Partition, next, "")
 		}
+	}
+	finished := func(m *sarama.ConsumerMessage) {
+		<-queued
+		commit(m)
 	}
 	keys := &keyQueues{queues: map[string][]received{}}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
 		m, ok := next(ctx, claim)
-		if !ok || !acquire(ctx, queued) {
+		if !ok {
+			return
+		}
+		e, done := b.screen(ctx, m)
+		if done {
+			offsets.add(m.Offset)
+			commit(m)
+			continue
+		}
+		if !acquire(ctx, queued) {
 			return
 		}
 		offsets.add(m.Offset)
 		b.listener.Received(m)
 		key := string(m.Key)
-		if keys.push(key, received{m, time.Now()}) {
+		if keys.push(key, received{m, e, time.Now()}) {
 			wg.Go(func() { b.drain(ctx, keys, key, finished) })
 		}
 	}
@@ -112,7 +128,7 @@ func (b *byKey) drain(ctx context.Context, keys *keyQueues, key string, finished
 			b.listener.Finished(r.m, Result{Outcome: Aborted, Took: time.Since(r.at)})
 			continue
 		}
-		delivered := b.deliver(ctx, r.m, r.at)
+		delivered := b.deliver(ctx, r.m, r.e, r.at)
 		<-b.slots
 		if !delivered {
 			stopped = true

@@ -34,9 +34,35 @@ type dispatcher struct {
 	// namespace and source name the events of records that are not
 	// CloudEvents (see ToEvent).
 	namespace, source string
-	// broker: the records are a broker's events (BrokerEvent); a record
-	// that is not a CloudEvent is skipped rather than wrapped.
+	// broker: the records are a broker's events (BrokerEvent), screened
+	// by filter before they are dispatched (screen).
 	broker bool
+	filter Matcher // nil: every event passes
+}
+
+// screen is a Trigger's first step, taken in the partition's reader before
+// a record is dispatched: the record's event, or done when the record is
+// finished already (it is not a CloudEvent, or the filter does not match
+// it), which screen reports to the listener. Screening in the reader costs
+// a filtered record (most records, for most triggers of a broker) no
+// goroutine and no delivery slot. A KafkaSource screens nothing.
+func (d *dispatcher) screen(ctx context.Context, m *sarama.ConsumerMessage) (e *event.Event, done bool) {
+	if !d.broker {
+		return nil, false
+	}
+	start := time.Now()
+	e, err := BrokerEvent(ctx, m)
+	r := Result{Outcome: Filtered}
+	switch {
+	case err != nil:
+		r = Result{Outcome: Dropped, Last: Attempt{Err: err}}
+	case d.filter == nil || d.filter.Match(ctx, e):
+		return e, false
+	}
+	d.listener.Received(m)
+	r.Took = time.Since(start)
+	d.listener.Finished(m, r)
+	return nil, true
 }
 
 // event maps m to the event to deliver.
@@ -47,13 +73,16 @@ func (d *dispatcher) event(ctx context.Context, m *sarama.ConsumerMessage) (*eve
 	return ToEvent(ctx, m, d.namespace, d.source)
 }
 
-// deliver delivers m, received at start, and reports how it ended; false
-// means it was not finished (the session ended): it is delivered again.
-func (d *dispatcher) deliver(ctx context.Context, m *sarama.ConsumerMessage, start time.Time) bool {
-	e, err := d.event(ctx, m)
-	if err != nil {
-		d.listener.Finished(m, Result{Outcome: Dropped, Last: Attempt{Err: err}, Took: time.Since(start)})
-		return true
+// deliver delivers m, received at start, as e (nil: mapped here), and
+// reports how it ended; false means it was not finished (the session
+// ended): it is delivered again.
+func (d *dispatcher) deliver(ctx context.Context, m *sarama.ConsumerMessage, e *event.Event, start time.Time) bool {
+	if e == nil {
+		var err error
+		if e, err = d.event(ctx, m); err != nil {
+			d.listener.Finished(m, Result{Outcome: Dropped, Last: Attempt{Err: err}, Took: time.Since(start)})
+			return true
+		}
 	}
 	o, last := d.deliverer.Deliver(ctx, e)
 	d.listener.Finished(m, Result{Outcome: o, Last: last, Took: time.Since(start)})

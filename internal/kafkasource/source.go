@@ -121,7 +121,8 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	retrier.listener = all
 	d := dispatcher{deliverer: &retrier, listener: all, namespace: cfg.Namespace, source: cfg.Name}
 	if cfg.Trigger != nil {
-		d.deliverer, d.broker = &triggered{retrier: &retrier, trigger: cfg.Trigger}, true
+		d.deliverer = &triggered{retrier: &retrier, replies: cfg.Trigger.Replies}
+		d.broker, d.filter = true, cfg.Trigger.Filter
 	}
 	switch {
 	case cfg.Ordered:

@@ -23,6 +23,8 @@ import (
 //   - the event gets the extensions knativekafkapartition and
 //     knativekafkaoffset before it is filtered, so a filter may match them;
 //   - an event the filter does not match is finished unsent (Filtered);
+//     these first steps happen in the partition's reader (dispatch.go's
+//     screen), before a record takes a delivery slot;
 //   - a matching event is sent with Prefer: reply, and a reply (a 2xx other
 //     than 202 carrying a CloudEvent) is stored in the broker before the
 //     record is finished. A reply that cannot be stored fails the attempt,
@@ -31,18 +33,15 @@ import (
 //     non-empty answer that is not a CloudEvent fails for good: it is
 //     dead-lettered (or dropped) as any refusal.
 
-// triggered is the Deliverer of a Trigger: its filter, then the Retrier
-// asking for and storing replies.
+// triggered is the Deliverer of a Trigger: the Retrier asking for and
+// storing replies. (The filter was applied before: dispatcher.screen.)
 type triggered struct {
 	retrier *Retrier
-	trigger *Trigger
+	replies Replier
 }
 
 func (t *triggered) Deliver(ctx context.Context, e *event.Event) (Outcome, Attempt) {
-	if t.trigger.Filter != nil && !t.trigger.Filter.Match(ctx, e) {
-		return Filtered, Attempt{}
-	}
-	return t.retrier.deliver(ctx, e, t.trigger.Replies)
+	return t.retrier.deliver(ctx, e, t.replies)
 }
 
 // ReplyError fails an attempt whose answer was a 2xx but whose reply could
