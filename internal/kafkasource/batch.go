@@ -122,7 +122,7 @@ func (u *unordered) deliverBatch(ctx context.Context, msgs []*sarama.ConsumerMes
 	oneByOne := func(msgs []*sarama.ConsumerMessage) {
 		for _, m := range msgs {
 			wg.Go(func() {
-				if u.deliver(ctx, m, start) {
+				if u.deliver(ctx, m, nil, start) {
 					finished(m)
 				}
 			})

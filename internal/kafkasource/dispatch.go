@@ -25,23 +25,64 @@ type claimConsumer interface {
 	consume(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim)
 }
 
-// dispatcher is what both dispatchers share: a record becomes its event
-// (ToEvent), goes to the deliverer, and the listener hears how it ended.
+// dispatcher is what the dispatchers share: a record becomes its event
+// (ToEvent, or BrokerEvent for a Trigger), goes to the deliverer, and the
+// listener hears how it ended.
 type dispatcher struct {
 	deliverer Deliverer
 	listener  Listener
 	// namespace and source name the events of records that are not
 	// CloudEvents (see ToEvent).
 	namespace, source string
+	// broker: the records are a broker's events (BrokerEvent), screened
+	// by filter before they are dispatched (screen).
+	broker bool
+	filter Matcher // nil: every event passes
 }
 
-// deliver delivers m, received at start, and reports how it ended; false
-// means it was not finished (the session ended): it is delivered again.
-func (d *dispatcher) deliver(ctx context.Context, m *sarama.ConsumerMessage, start time.Time) bool {
-	e, err := ToEvent(ctx, m, d.namespace, d.source)
-	if err != nil {
-		d.listener.Finished(m, Result{Outcome: Dropped, Last: Attempt{Err: err}, Took: time.Since(start)})
-		return true
+// screen is a Trigger's first step, taken in the partition's reader before
+// a record is dispatched: the record's event, or done when the record is
+// finished already (it is not a CloudEvent, or the filter does not match
+// it), which screen reports to the listener. Screening in the reader costs
+// a filtered record (most records, for most triggers of a broker) no
+// goroutine and no delivery slot. A KafkaSource screens nothing.
+func (d *dispatcher) screen(ctx context.Context, m *sarama.ConsumerMessage) (e *event.Event, done bool) {
+	if !d.broker {
+		return nil, false
+	}
+	start := time.Now()
+	e, err := BrokerEvent(ctx, m)
+	r := Result{Outcome: Filtered}
+	switch {
+	case err != nil:
+		r = Result{Outcome: Dropped, Last: Attempt{Err: err}}
+	case d.filter == nil || d.filter.Match(ctx, e):
+		return e, false
+	}
+	d.listener.Received(m)
+	r.Took = time.Since(start)
+	d.listener.Finished(m, r)
+	return nil, true
+}
+
+// event maps m to the event to deliver.
+func (d *dispatcher) event(ctx context.Context, m *sarama.ConsumerMessage) (*event.Event, error) {
+	if d.broker {
+		return BrokerEvent(ctx, m)
+	}
+	return ToEvent(ctx, m, d.namespace, d.source)
+}
+
+// deliver delivers m, received at start, as e (nil: mapped here), and
+// reports how it ended; false means it was not finished (the session
+// ended): it is delivered again.
+func (d *dispatcher) deliver(ctx context.Context, m *sarama.ConsumerMessage, e *event.Event, start time.Time) bool {
+	if e == nil {
+		var err error
+		if e, err = d.event(ctx, m); err != nil {
+			d.listener.Finished(m, Result{Outcome: Dropped, Last: Attempt{Err: err}, Took: time.Since(start)})
+			return true
+		}
 	}
 	o, last := d.deliverer.Deliver(ctx, e)
 	d.listener.Finished(m, Result{Outcome: o, Last: last, Took: time.Since(start)})

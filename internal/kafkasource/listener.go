@@ -1,6 +1,7 @@
 package kafkasource
 
 import (
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,8 @@ func (ls listeners) Finished(m *sarama.ConsumerMessage, r Result) {
 type Stats struct {
 	Delivered, DeadLettered, Dropped, Attempts, Failures int64
 	InFlight                                             int64
+	// Filtered: events a Trigger's filter did not match (finished unsent).
+	Filtered int64 `json:",omitempty"`
 	// Batches sent, and those refused (their events are then delivered one
 	// by one).
 	Batches, BatchFallbacks int64 `json:",omitempty"`
@@ -66,8 +69,8 @@ type Stats struct {
 
 // counter is the listener that keeps a source's Stats.
 type counter struct {
-	received, delivered, deadLettered, dropped, aborted atomic.Int64
-	attempts, failures, batches, batchFallbacks         atomic.Int64
+	received, delivered, deadLettered, dropped, aborted, filtered atomic.Int64
+	attempts, failures, batches, batchFallbacks                   atomic.Int64
 }
 
 func (c *counter) Received(*sarama.ConsumerMessage) { c.received.Add(1) }
@@ -95,6 +98,8 @@ func (c *counter) Finished(_ *sarama.ConsumerMessage, r Result) {
 		c.dropped.Add(1)
 	case Aborted:
 		c.aborted.Add(1)
+	case Filtered:
+		c.filtered.Add(1)
 	}
 }
 
@@ -103,10 +108,10 @@ func (c *counter) Finished(_ *sarama.ConsumerMessage, r Result) {
 func (c *counter) stats() Stats {
 	s := Stats{Delivered: c.delivered.Load(), DeadLettered: c.deadLettered.Load(), Dropped: c.dropped.Load(),
 		Attempts: c.attempts.Load(), Failures: c.failures.Load(),
-		Batches: c.batches.Load(), BatchFallbacks: c.batchFallbacks.Load()}
+		Batches: c.batches.Load(), BatchFallbacks: c.batchFallbacks.Load(), Filtered: c.filtered.Load()}
 	// A record is received before it finishes, and received is read last:
 	// in flight is never below zero.
-	finished := s.Delivered + s.DeadLettered + s.Dropped + c.aborted.Load()
+	finished := s.Delivered + s.DeadLettered + s.Dropped + s.Filtered + c.aborted.Load()
 	s.InFlight = c.received.Load() - finished
 	return s
 }
@@ -127,12 +132,15 @@ func (l logger) Finished(m *sarama.ConsumerMessage, r Result) {
 	at := []any{"topic", m.Topic, "partition", m.Partition, "offset", m.Offset}
 	switch {
 	case r.Outcome == DeadLettered:
-		l.log.Warn("event dead-lettered", append(at, "status", r.Last.Status, "err", r.Last.Err)...)
-	case r.Outcome == Dropped && r.Last.Status == 0:
+		l.log.Warn("event dead-lettered", append(at, "status", answerStatus(r.Last), "err", r.Last.Err)...)
+	case r.Outcome == Dropped && errors.Is(r.Last.Err, ErrInvalidCloudEvent):
+		// The Kafka broker's InvalidCloudEvent: its offset is committed.
+		l.log.Warn("record of the broker's topic is not a CloudEvent; skipped", append(at, "err", r.Last.Err)...)
+	case r.Outcome == Dropped && answerStatus(r.Last) == 0:
 		// Only a record whose data cannot be set at all: keep it visible.
 		l.log.Error("record cannot be mapped to a CloudEvent; skipped", append(at, "err", r.Last.Err)...)
 	case r.Outcome == Dropped:
 		l.log.Error("event refused by its sink and no dead-letter sink: dropped",
-			append(at, "status", r.Last.Status, "body", string(r.Last.Body))...)
+			append(at, "status", answerStatus(r.Last), "body", string(r.Last.Body), "err", r.Last.Err)...)
 	}
 }

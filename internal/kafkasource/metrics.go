@@ -37,6 +37,7 @@ var (
 type metrics struct {
 	source        string
 	delivered     prometheus.Counter
+	filtered      prometheus.Counter // a Trigger's most common outcome
 	deliverySecs  prometheus.Observer
 	recordLatency prometheus.Observer
 }
@@ -45,6 +46,7 @@ func newMetrics(source string) *metrics {
 	return &metrics{
 		source:        source,
 		delivered:     outcomes.WithLabelValues(source, Delivered.String()),
+		filtered:      outcomes.WithLabelValues(source, Filtered.String()),
 		deliverySecs:  deliverySeconds.WithLabelValues(source),
 		recordLatency: recordLatency.WithLabelValues(source),
 	}
@@ -53,15 +55,19 @@ func newMetrics(source string) *metrics {
 func (sm *metrics) Received(*sarama.ConsumerMessage) {}
 
 func (sm *metrics) Attempted(_ string, _ int, a Attempt) {
-	attempts.WithLabelValues(sm.source, strconv.Itoa(a.Status)).Inc()
+	attempts.WithLabelValues(sm.source, strconv.Itoa(answerStatus(a))).Inc()
 }
 
 func (sm *metrics) Finished(m *sarama.ConsumerMessage, r Result) {
-	c := sm.delivered
-	if r.Outcome != Delivered { // rare: looked up when met
-		c = outcomes.WithLabelValues(sm.source, r.Outcome.String())
+	switch r.Outcome {
+	case Delivered:
+		sm.delivered.Inc()
+	case Filtered:
+		sm.filtered.Inc()
+		return // nothing was delivered: no delivery time to observe
+	default: // rare: looked up when met
+		outcomes.WithLabelValues(sm.source, r.Outcome.String()).Inc()
 	}
-	c.Inc()
 	if r.Outcome == Aborted {
 		return // not finished: delivered again by the next session
 	}

@@ -18,9 +18,11 @@ func (o *ordered) consume(sess sarama.ConsumerGroupSession, claim sarama.Consume
 		if !ok {
 			return
 		}
-		o.listener.Received(m)
-		if !o.deliver(ctx, m, time.Now()) {
-			return // redelivered by the next session, from the committed offset
+		if e, done := o.screen(ctx, m); !done {
+			o.listener.Received(m)
+			if !o.deliver(ctx, m, e, time.Now()) {
+				return // redelivered by the next session, from the committed offset
+			}
 		}
 		sess.MarkMessage(m, "")
 	}

@@ -24,10 +24,13 @@ const (
 	Dropped
 	// Aborted: the context ended first; the record must be delivered again.
 	Aborted
+	// Filtered: a Trigger's filter did not match the event, which was
+	// finished without a request (its offset is committed).
+	Filtered
 )
 
 func (o Outcome) String() string {
-	return [...]string{"delivered", "dead_lettered", "dropped", "aborted"}[o]
+	return [...]string{"delivered", "dead_lettered", "dropped", "aborted", "filtered"}[o]
 }
 
 // DefaultStallWait is the longest wait between the attempts of a stalled
@@ -52,7 +55,13 @@ type Retrier struct {
 
 // Deliver runs the attempts for e. It returns Aborted only when ctx ended.
 func (r *Retrier) Deliver(ctx context.Context, e *event.Event) (Outcome, Attempt) {
-	last, ok := r.attempts(ctx, r.Target, e, r.DeadLetter == "")
+	return r.deliver(ctx, e, nil)
+}
+
+// deliver runs the attempts for e; with replies set, each attempt asks the
+// sink for a reply and stores it before it counts as a success (trigger.go).
+func (r *Retrier) deliver(ctx context.Context, e *event.Event, replies Replier) (Outcome, Attempt) {
+	last, ok := r.attempts(ctx, r.Target, e, r.DeadLetter == "", replies)
 	if ok {
 		return Delivered, last
 	}
@@ -71,12 +80,12 @@ func (r *Retrier) Deliver(ctx context.Context, e *event.Event) (Outcome, Attempt
 func (r *Retrier) deadLetter(ctx context.Context, e *event.Event, last Attempt) (Outcome, Attempt) {
 	dl := e.Clone()
 	dl.SetExtension("knativeerrordest", r.Target)
-	dl.SetExtension("knativeerrorcode", strconv.Itoa(last.Status))
+	dl.SetExtension("knativeerrorcode", strconv.Itoa(answerStatus(last)))
 	if len(last.Body) > 0 {
 		dl.SetExtension("knativeerrordata", base64.StdEncoding.EncodeToString(last.Body))
 	}
 	for {
-		if _, ok := r.attempts(ctx, r.DeadLetter, &dl, true); ok {
+		if _, ok := r.attempts(ctx, r.DeadLetter, &dl, true, nil); ok {
 			return DeadLettered, last
 		}
 		if err := delivery.Sleep(ctx, r.stallWait()); err != nil {
@@ -87,14 +96,21 @@ func (r *Retrier) deadLetter(ctx context.Context, e *event.Event, last Attempt) 
 
 // attempts tries target as the policy says; with stall set it goes on past
 // the retries (at most MaxStallWait apart) until success, a non-retryable
-// answer, or the end of ctx. ok is true on a 2xx.
-func (r *Retrier) attempts(ctx context.Context, target string, e *event.Event, stall bool) (Attempt, bool) {
+// answer, or the end of ctx. ok is true on a 2xx (and, with replies, once
+// the reply, if any, is stored).
+func (r *Retrier) attempts(ctx context.Context, target string, e *event.Event, stall bool, replies Replier) (Attempt, bool) {
 	p := r.Policy
 	if stall {
 		p.Stall = r.stallWait()
 	}
+	p.Rule = withReplyErrors(p.Rule)
 	a := p.Do(ctx, func(ctx context.Context, _ int) Attempt {
-		a := r.Sender.Send(ctx, target, e, r.Policy.Timeout)
+		var a Attempt
+		if replies != nil {
+			a = r.sendReplying(ctx, target, e, replies)
+		} else {
+			a = r.Sender.Send(ctx, target, e, r.Policy.Timeout)
+		}
 		if r.listener != nil {
 			r.listener.Attempted(target, 1, a)
 		}

@@ -41,14 +41,66 @@ func NewTransport() *http.Transport {
 func (s *Sender) Send(ctx context.Context, target string, e *event.Event, timeout time.Duration) Attempt {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, nil)
+	req, err := eventRequest(ctx, target, e)
 	if err != nil {
 		return Attempt{Err: err}
 	}
-	if err := cehttp.WriteRequest(ctx, binding.ToMessage(e), req); err != nil {
-		return Attempt{Err: fmt.Errorf("encode event: %w", err)}
-	}
 	return s.do(req, "")
+}
+
+// MaxReplyBytes bounds the body of a subscriber's answer read as a reply.
+const MaxReplyBytes = 8 << 20
+
+// Answer is what a subscriber answered, kept to read a reply event from.
+type Answer struct {
+	Header http.Header
+	Body   []byte // the whole body, up to MaxReplyBytes
+	// TooLarge: the body was longer than MaxReplyBytes and was cut.
+	TooLarge bool
+}
+
+// SendForReply makes one attempt as a Broker does to a Trigger's
+// subscriber: with the header Prefer: reply (spec: the sender will process
+// a reply), keeping the whole answer, from which a reply is read.
+func (s *Sender) SendForReply(ctx context.Context, target string, e *event.Event, timeout time.Duration) (Attempt, *Answer) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := eventRequest(ctx, target, e)
+	if err != nil {
+		return Attempt{Err: err}, nil
+	}
+	req.Header.Set("Prefer", "reply")
+	resp, err := s.Client.Do(req)
+	if err != nil {
+		return delivery.Failed(err), nil
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxReplyBytes+1))
+	if err != nil {
+		return delivery.Failed(fmt.Errorf("%s: read answer: %w", req.URL, err)), nil
+	}
+	ans := &Answer{Header: resp.Header, Body: body}
+	if len(body) > MaxReplyBytes {
+		ans.Body, ans.TooLarge = body[:MaxReplyBytes], true
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	}
+	a := Attempt{Status: resp.StatusCode, Body: body[:min(len(body), 1024)]}
+	if !a.OK() {
+		a.Err = fmt.Errorf("%s answered %s", req.URL, resp.Status)
+	}
+	return a, ans
+}
+
+// eventRequest is a POST of e to target in binary mode.
+func eventRequest(ctx context.Context, target string, e *event.Event) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, nil)
+	if err != nil {
+		return nil, fmt.Errorf("request to %s: %w", target, err)
+	}
+	if err := cehttp.WriteRequest(ctx, binding.ToMessage(e), req); err != nil {
+		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	return req, nil
 }
 
 // SendBatch POSTs body, a CloudEvents JSON batch of n events.

@@ -7,10 +7,13 @@
 // Its parts, after eventing-kafka-broker's data plane, one job each:
 //
 //   - source.go: the consumer group; each claim goes to a dispatcher.
-//   - ordered.go, unordered.go: the dispatchers (one record in flight per
-//     partition, or many across partitions); batch.go: the unordered
-//     dispatcher's batches. dispatch.go: what they share, and the Deliverer
-//     seam between them and what delivering an event means.
+//   - ordered.go, unordered.go, bykey.go: the dispatchers (one record in
+//     flight per partition, many across partitions, or one per record key);
+//     batch.go: the unordered dispatcher's batches. dispatch.go: what they
+//     share, and the Deliverer seam between them and what delivering an
+//     event means.
+//   - trigger.go: a Broker Trigger's delivery (filter, Prefer: reply,
+//     replies stored in the broker) around the Retrier.
 //   - record.go, transcode.go: a record as a CloudEvent, or as an element
 //     of a batch straight from its headers.
 //   - retrier.go: retries and the dead-letter sink, around sender.go's one
@@ -101,8 +104,11 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	if cfg.BatchSize > 1 && cfg.Ordered {
 		return nil, fmt.Errorf("kafkasource %s: batched delivery needs unordered delivery", cfg.Name)
 	}
-	if cfg.Trigger != nil || cfg.ByKey {
-		return nil, fmt.Errorf("kafkasource %s: triggers and ordering by key are not built yet", cfg.Name)
+	if cfg.ByKey && (cfg.Ordered || cfg.BatchSize > 1) {
+		return nil, fmt.Errorf("kafkasource %s: ordering by key excludes ordered and batched delivery", cfg.Name)
+	}
+	if cfg.Trigger != nil && cfg.BatchSize > 1 {
+		return nil, fmt.Errorf("kafkasource %s: a Trigger delivers one event per request (no batches)", cfg.Name)
 	}
 	cfg = withDefaults(cfg)
 	log = log.With("source", cfg.Name)
@@ -114,8 +120,16 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	retrier := cfg.Retrier
 	retrier.listener = all
 	d := dispatcher{deliverer: &retrier, listener: all, namespace: cfg.Namespace, source: cfg.Name}
-	if cfg.Ordered {
+	if cfg.Trigger != nil {
+		d.deliverer = &triggered{retrier: &retrier, replies: cfg.Trigger.Replies}
+		d.broker, d.filter = true, cfg.Trigger.Filter
+	}
+	switch {
+	case cfg.Ordered:
 		s.consumer = &ordered{d}
+		return s, nil
+	case cfg.ByKey:
+		s.consumer = newByKey(d, cfg.MaxInFlight)
 		return s, nil
 	}
 	u := &unordered{dispatcher: d, slots: make(chan struct{}, cfg.MaxInFlight)}
@@ -187,7 +201,7 @@ func (s *Source) Run(ctx context.Context) error {
 		}
 	}()
 	s.log.Info("source running", "topics", s.cfg.Topics, "group", s.cfg.Group, "sink", s.cfg.Retrier.Target,
-		"ordered", s.cfg.Ordered, "max_in_flight", s.cfg.MaxInFlight, "batch_size", s.cfg.BatchSize, "dead_letter", s.cfg.Retrier.DeadLetter)
+		"ordered", s.cfg.Ordered, "by_key", s.cfg.ByKey, "trigger", s.cfg.Trigger != nil, "max_in_flight", s.cfg.MaxInFlight, "batch_size", s.cfg.BatchSize, "dead_letter", s.cfg.Retrier.DeadLetter)
 	for ctx.Err() == nil {
 		if err := cg.Consume(ctx, s.cfg.Topics, (*groupHandler)(s)); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
 			s.log.Warn("consume", "err", err)

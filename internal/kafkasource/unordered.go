@@ -32,7 +32,16 @@ func (u *unordered) consume(sess sarama.ConsumerGroupSession, claim sarama.Consu
 	defer wg.Wait()
 	for {
 		m, ok := next(ctx, claim)
-		if !ok || !acquire(ctx, u.slots) {
+		if !ok {
+			return
+		}
+		e, done := u.screen(ctx, m)
+		if done {
+			offsets.add(m.Offset)
+			finished(m)
+			continue
+		}
+		if !acquire(ctx, u.slots) {
 			return
 		}
 		batching := u.batch.on()
@@ -49,7 +58,7 @@ func (u *unordered) consume(sess sarama.ConsumerGroupSession, claim sarama.Consu
 		wg.Go(func() {
 			defer u.release(msgs, batching)
 			if len(msgs) == 1 {
-				if u.deliver(ctx, msgs[0], start) {
+				if u.deliver(ctx, msgs[0], e, start) { // e: nil but for a Trigger (never batched)
 					finished(msgs[0])
 				}
 				return
