@@ -14,11 +14,14 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobflow/jobflow/internal/engine"
 	"github.com/jobflow/jobflow/internal/testenv"
+	"github.com/jobflow/jobflow/pkg/jobs/job"
+	"github.com/jobflow/jobflow/pkg/jobs/receiver"
 )
 
 // cluster is an engine running the repository's manifests and functions
@@ -308,6 +311,8 @@ func TestPipelineEndToEnd(t *testing.T) {
 		t.Fatalf("stats: %d %+v", code, stats)
 	}
 
+	brokerJobs(t, c)
+
 	// Nothing was dead-lettered or dropped on the way.
 	for name, s := range c.eng.Status().Sources {
 		if s.DeadLettered != 0 || s.Dropped != 0 {
@@ -316,6 +321,61 @@ func TestPipelineEndToEnd(t *testing.T) {
 	}
 	if err := c.stop(); err != nil {
 		t.Fatalf("clean stop: %v", err)
+	}
+}
+
+// brokerJobs sends job requests as CloudEvents to the repository's Broker:
+// its Trigger job-requests (exact type dev.jobflow.job.requested) delivers
+// them to the receiver, and each job finishes in PostgreSQL; an event of
+// another type reaches no function and is counted as filtered.
+func brokerJobs(t *testing.T, c *cluster) {
+	t.Helper()
+	var broker string
+	for _, b := range c.eng.Plan().Brokers {
+		if b.Name == "jobflow" {
+			broker = b.URL
+		}
+	}
+	if broker == "" {
+		t.Fatalf("no jobflow Broker in the plan: %+v", c.eng.Plan().Brokers)
+	}
+	post := func(typ, id, data string) {
+		req, _ := http.NewRequest(http.MethodPost, broker, strings.NewReader(data))
+		req.Header.Set("ce-specversion", "1.0")
+		req.Header.Set("ce-type", typ)
+		req.Header.Set("ce-source", "/e2e/broker")
+		req.Header.Set("ce-id", id)
+		req.Header.Set("content-type", "application/json")
+		if code := doJSON(t, req, nil); code != http.StatusAccepted {
+			t.Fatalf("broker ingress answered %d to %s %s, want 202", code, typ, id)
+		}
+	}
+	var ids []uuid.UUID
+	for i := range 3 {
+		id := fmt.Sprintf("broker-%d", i)
+		post(job.TypeRequested, id, `{"sleep":1,"data_size":16}`)
+		e := event.New()
+		e.SetSource("/e2e/broker")
+		e.SetID(id)
+		ids = append(ids, receiver.IDForEvent(e))
+	}
+	post("dev.jobflow.other", "other-1", `{}`)
+	ctx := context.Background()
+	deadline := time.Now().Add(2 * time.Minute)
+	finished := 0
+	for time.Now().Before(deadline) {
+		_ = c.pg.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE id = ANY($1) AND status = 'finish'`, ids).Scan(&finished)
+		if finished == len(ids) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if finished != len(ids) {
+		t.Fatalf("%d of %d jobs requested through the Broker finished", finished, len(ids))
+	}
+	tr, ok := c.eng.Status().Triggers["job-requests"]
+	if !ok || tr.Delivered < int64(len(ids)) || tr.Filtered < 1 {
+		t.Fatalf("trigger job-requests: %+v (ok %v), want %d delivered and the other type filtered", tr, ok, len(ids))
 	}
 }
 
