@@ -44,7 +44,7 @@ func (e *Engine) startSources(l *layer, ss []plan.Source, brokers []string) erro
 	for _, s := range ss {
 		src, err := kafkasource.New(kafkasource.Config{
 			Name: s.Name, Namespace: s.Namespace, Brokers: brokers, Topics: s.Topics,
-			Group: s.Group, InitialOffset: s.InitialOffset, Ordered: s.Ordered,
+			Group: s.Group, InitialOffset: s.InitialOffset, Ordered: s.Ordered, ByKey: s.ByKey,
 			MaxInFlight: s.MaxInFlight, BatchSize: s.BatchSize, CommitInterval: e.cfg.CommitInterval,
 			Retrier: kafkasource.Retrier{Sender: sender, Policy: s.Policy, Target: s.Target, DeadLetter: s.DeadLetter},
 		}, e.log)

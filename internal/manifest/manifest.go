@@ -103,6 +103,24 @@ func (s KafkaSource) Ordered() bool {
 	return s.Annotations[AnnotationDeliveryOrder] != "unordered"
 }
 
+// Order is a KafkaSource's delivery order: Ordered, or by key with
+// jobflow.dev/delivery.order: key (the records of one key in order, keys of
+// a partition in parallel), which takes the place of Knative's default
+// (ordered) but contradicts an ordering asked for explicitly.
+func (s KafkaSource) Order() (ordered, byKey bool, err error) {
+	v, ok := s.Annotations[AnnotationJobflowOrder]
+	if !ok {
+		return s.Ordered(), false, nil
+	}
+	if v != OrderKey {
+		return false, false, fmt.Errorf("kafkasource %s: %s %q: the one value is %q", s.Name, AnnotationJobflowOrder, v, OrderKey)
+	}
+	if s.Spec.Ordering == "ordered" || strings.ToLower(s.Annotations[AnnotationDeliveryOrder]) == "ordered" {
+		return false, false, fmt.Errorf("kafkasource %s: %s: %s and ordering: ordered contradict each other", s.Name, AnnotationJobflowOrder, OrderKey)
+	}
+	return false, true, nil
+}
+
 // MaxInFlight is the cap on unordered deliveries in flight (default 100).
 func (s KafkaSource) MaxInFlight() (int, error) {
 	return s.positive(AnnotationMaxInFlight, 100)

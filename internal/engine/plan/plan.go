@@ -80,7 +80,7 @@ type Source struct {
 	Name, Namespace      string
 	Topics               []string
 	Group, InitialOffset string
-	Ordered              bool
+	Ordered, ByKey       bool
 	MaxInFlight          int
 	BatchSize            int
 	Policy               delivery.Policy

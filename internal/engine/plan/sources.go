@@ -33,6 +33,10 @@ func buildSource(r *resolver, ms manifest.KafkaSource) (Source, error) {
 			return Source{}, fmt.Errorf("deadLetterSink: %w", err)
 		}
 	}
+	ordered, byKey, err := ms.Order()
+	if err != nil {
+		return Source{}, err
+	}
 	maxInFlight, err := ms.MaxInFlight()
 	if err != nil {
 		return Source{}, err
@@ -46,7 +50,7 @@ func buildSource(r *resolver, ms manifest.KafkaSource) (Source, error) {
 	}
 	return Source{
 		Name: ms.Name, Namespace: r.ns(ms.Namespace), Topics: ms.Spec.Topics,
-		Group: ms.Spec.ConsumerGroup, InitialOffset: ms.Spec.InitialOffset, Ordered: ms.Ordered(),
+		Group: ms.Spec.ConsumerGroup, InitialOffset: ms.Spec.InitialOffset, Ordered: ordered, ByKey: byKey,
 		MaxInFlight: maxInFlight, BatchSize: batchSize, Policy: policy,
 		Target: target, DeadLetter: dls,
 	}, nil
