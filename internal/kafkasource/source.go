@@ -61,7 +61,8 @@ type Config struct {
 	Listener Listener
 	// ByKey (with Ordered false) keeps the records of one key in order
 	// while records of different keys of a partition go in parallel
-	// (jobflow.dev/delivery.order: key).
+	// (jobflow.dev/delivery.order: key; bykey.go). Records without a key
+	// share the empty key: in order among themselves.
 	ByKey bool
 	// Trigger, when set, makes the source a Broker Trigger's dispatcher.
 	Trigger *Trigger

@@ -8,11 +8,9 @@ import (
 	"context"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"go.uber.org/zap"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	"knative.dev/eventing/pkg/eventfilter"
 	"knative.dev/eventing/pkg/eventfilter/attributes"
-	"knative.dev/eventing/pkg/eventfilter/subscriptionsapi"
 )
 
 // Filter is a Trigger's filter: spec.filters (the SubscriptionsAPI
@@ -24,12 +22,15 @@ type Filter struct {
 	f eventfilter.Filter
 }
 
-// NewFilter builds a Trigger's filter. Close it when the trigger stops:
-// filters of two or more dialects run a goroutine.
+// NewFilter builds a Trigger's filter. Close it when the trigger stops
+// (knative's filters may hold resources; ours run no goroutine). Match may
+// be called from many goroutines.
 func NewFilter(attrs map[string]string, filters []eventingv1.SubscriptionsAPIFilter) *Filter {
 	switch {
 	case len(filters) > 0:
-		return &Filter{subscriptionsapi.CreateSubscriptionsAPIFilters(zap.NewNop(), filters)}
+		// eventing's CreateSubscriptionsAPIFilters, without its racy all
+		// filter (materialize.go).
+		return &Filter{allOf(materializeList(filters))}
 	case attrs != nil:
 		return &Filter{attributes.NewAttributesFilter(attrs)}
 	}

@@ -47,6 +47,8 @@ func TestNewFilterHasKnativeSemantics(t *testing.T) {
 		{"not", nil, []eventingv1.SubscriptionsAPIFilter{{Not: &eventingv1.SubscriptionsAPIFilter{Prefix: map[string]string{"type": "com.example."}}}}, []bool{false, false, true}},
 		{"cesql", nil, []eventingv1.SubscriptionsAPIFilter{{CESQL: "type = 'com.example.order.created' OR source LIKE '/oth%'"}}, []bool{true, false, true}},
 		{"cesql: a missing attribute is an evaluation error: no match", nil, []eventingv1.SubscriptionsAPIFilter{{CESQL: "region = 'eu' OR source LIKE '/oth%'"}}, []bool{true, false, false}},
+		{"an invalid expression (an empty exact value) is skipped", nil, []eventingv1.SubscriptionsAPIFilter{exact("type", "")}, []bool{true, true, true}},
+		{"any of none passes", nil, []eventingv1.SubscriptionsAPIFilter{{Any: []eventingv1.SubscriptionsAPIFilter{exact("type", "")}}}, []bool{true, true, true}},
 		{"filters are ANDed", nil, []eventingv1.SubscriptionsAPIFilter{exact("region", "us"), {Prefix: map[string]string{"type": "com.example"}}}, []bool{false, true, false}},
 		{"spec.filters take precedence over spec.filter", map[string]string{"type": "com.other.thing"}, []eventingv1.SubscriptionsAPIFilter{exact("source", "/orders")}, []bool{true, false, false}},
 	} {
