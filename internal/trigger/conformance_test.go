@@ -1,7 +1,7 @@
 package trigger_test
 
 // A conformance suite for Broker Triggers on a real Kafka-protocol broker:
-// each test is named after the row of docs/BROKER-CONFORMANCE.md it proves
+// each test is named after the row of the README's Broker and Trigger contract it proves
 // (T: trigger delivery, R: recipient, I: ingress, in /tmp's research of
 // knative/specs; EKB: eventing-kafka-broker's own behaviour).
 
