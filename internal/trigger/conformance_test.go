@@ -1,9 +1,10 @@
 package trigger_test
 
 // A conformance suite for Broker Triggers on a real Kafka-protocol broker:
-// each test is named after the row of the README's Broker and Trigger contract it proves
-// (T: trigger delivery, R: recipient, I: ingress, in /tmp's research of
-// knative/specs; EKB: eventing-kafka-broker's own behaviour).
+// each test is named after the row of the README's Broker and Trigger
+// contract it proves (T: trigger delivery, R: recipient, I: ingress, as
+// numbered there from knative/specs; EKB: eventing-kafka-broker's own
+// behaviour).
 
 import (
 	"context"
