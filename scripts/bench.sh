@@ -7,7 +7,8 @@
 #     ClickHouse's Kafka table engine on the same topic, latency at half load
 #     (sizes: BENCH_PG_ROWS, BENCH_CH_ROWS, ...: `go run ./bench/jobflow-bench env`);
 #  3. runs the counters benchmark (pkg/counters/counter) on the same PostgreSQL;
-#  4. runs the delivery and batch encoding (internal/kafkasource), activator
+#  4. runs the delivery and batch encoding (internal/kafkasource), broker
+#     path against KafkaSource path (internal/trigger), activator
 #     (internal/scaler) and batch decoding (pkg/runtime/cebatch) benchmarks;
 #  5. stops the servers and prints the figures (also in .jobflow/bench/results.md).
 set -euo pipefail
@@ -62,6 +63,9 @@ if [ -z "${BENCH_SKIP_DELIVERY:-}" ]; then
   echo
   echo "== the engine's side of a batch of 1000 CSV events (go test -run '^\$' -bench EncodeBatch -benchmem ./internal/kafkasource)"
   go test -run '^$' -bench EncodeBatch -benchmem ./internal/kafkasource | tee "$dir/encode.txt"
+  echo
+  echo "== Broker path against KafkaSource path: 10 Triggers each matching a tenth, against one KafkaSource, 1 KB events (go test -run '^\$' -bench BrokerVersusSource -benchtime 20000x ./internal/trigger)"
+  go test -run '^$' -bench BrokerVersusSource -benchtime 20000x ./internal/trigger | tee "$dir/broker.txt"
   echo
   echo "== activator overhead on a warm request (go test -run '^\$' -bench WarmRequest -benchtime 3000x ./internal/scaler)"
   go test -run '^$' -bench WarmRequest -benchtime 3000x ./internal/scaler | tee "$dir/activator.txt"
