@@ -1,9 +1,7 @@
 package kafkasource_test
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,11 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/IBM/sarama"
-	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
-	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/jobflow/jobflow/internal/kafkasource"
 	"github.com/jobflow/jobflow/internal/testenv"
@@ -55,7 +48,7 @@ func BenchmarkDelivery(b *testing.B) {
 				w.WriteHeader(http.StatusAccepted)
 			}))
 			defer srv.Close()
-			produceEvents(b, brokers, "bench", b.N)
+			testenv.ProduceEvents(b, brokers, "bench", b.N, func(int) string { return "dev.jobflow.bench" })
 
 			b.ResetTimer()
 			start := time.Now()
@@ -78,38 +71,5 @@ func BenchmarkDelivery(b *testing.B) {
 			<-done
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "deliveries/s")
 		})
-	}
-}
-
-// produceEvents writes n 1 KB CloudEvents in binary mode, keyed over 64 keys.
-func produceEvents(b *testing.B, brokers []string, topic string, n int) {
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V3_6_0_0
-	sc.Producer.Return.Successes = true
-	p, err := sarama.NewSyncProducer(brokers, sc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	data := bytes.Repeat([]byte("x"), 1024)
-	var batch []*sarama.ProducerMessage
-	for i := range n {
-		e := event.New()
-		e.SetID(fmt.Sprint(i))
-		e.SetSource("/bench")
-		e.SetType("dev.jobflow.bench")
-		e.SetExtension("partitionkey", fmt.Sprint(i%64))
-		_ = e.SetData("application/octet-stream", data)
-		m := &sarama.ProducerMessage{Topic: topic}
-		if err := kafka_sarama.WriteProducerMessage(context.Background(), binding.ToMessage(&e), m); err != nil {
-			b.Fatal(err)
-		}
-		batch = append(batch, m)
-		if len(batch) == 1000 || i == n-1 {
-			if err := p.SendMessages(batch); err != nil {
-				b.Fatal(err)
-			}
-			batch = batch[:0]
-		}
 	}
 }

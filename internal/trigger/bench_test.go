@@ -1,7 +1,6 @@
 package trigger_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,10 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
-	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
-	"github.com/cloudevents/sdk-go/v2/event"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 
 	"github.com/jobflow/jobflow/internal/kafkasource"
@@ -43,8 +38,8 @@ func BenchmarkBrokerVersusSource(b *testing.B) {
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	defer srv.Close()
-	benchEvents(b, brokers, b.N)
-	p := producerB(b, brokers)
+	testenv.ProduceEvents(b, brokers, topic, b.N, func(i int) string { return fmt.Sprintf("t%d", i%triggersPerBroker) })
+	p := testenv.Producer(b, brokers)
 	b.ResetTimer()
 	var cfgs []kafkasource.Config
 	var filters []*trigger.Filter
@@ -102,43 +97,4 @@ func deliverAll(b *testing.B, cfgs []kafkasource.Config) float64 {
 		<-done
 	}
 	return float64(b.N) / elapsed.Seconds()
-}
-
-func producerB(b *testing.B, brokers []string) sarama.SyncProducer {
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V3_6_0_0
-	sc.Producer.Return.Successes = true
-	p, err := sarama.NewSyncProducer(brokers, sc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = p.Close() })
-	return p
-}
-
-// benchEvents writes n 1 KB CloudEvents of types t0..t9 in binary mode,
-// keyed over 64 keys, as the broker's ingress would.
-func benchEvents(b *testing.B, brokers []string, n int) {
-	p := producerB(b, brokers)
-	data := bytes.Repeat([]byte("x"), 1024)
-	var batch []*sarama.ProducerMessage
-	for i := range n {
-		e := event.New()
-		e.SetID(fmt.Sprint(i))
-		e.SetSource("/bench")
-		e.SetType(fmt.Sprintf("t%d", i%triggersPerBroker))
-		e.SetExtension("partitionkey", fmt.Sprint(i%64))
-		_ = e.SetData("application/octet-stream", data)
-		m := &sarama.ProducerMessage{Topic: topic}
-		if err := kafka_sarama.WriteProducerMessage(context.Background(), binding.ToMessage(&e), m); err != nil {
-			b.Fatal(err)
-		}
-		batch = append(batch, m)
-		if len(batch) == 1000 || i == n-1 {
-			if err := p.SendMessages(batch); err != nil {
-				b.Fatal(err)
-			}
-			batch = batch[:0]
-		}
-	}
 }
