@@ -75,8 +75,12 @@ func (e *Engine) sourceLines(now, kind string, cur, prev map[string]kafkasource.
 	for _, n := range sortedKeys(cur) {
 		s, p := cur[n], prev[n]
 		rate := float64(s.Delivered-p.Delivered) / e.cfg.StatusInterval.Seconds()
-		e.say("%s %-18s delivered %-8d %7.1f/s  in flight %-4d retries %-5d dead-lettered %-4d dropped %d",
-			now, kind+n, s.Delivered, rate, s.InFlight, s.Failures, s.DeadLettered, s.Dropped)
+		filtered := ""
+		if s.Filtered > 0 { // a trigger's events its filter did not match
+			filtered = fmt.Sprintf("  filtered %d", s.Filtered)
+		}
+		e.say("%s %-18s delivered %-8d %7.1f/s  in flight %-4d retries %-5d dead-lettered %-4d dropped %d%s",
+			now, kind+n, s.Delivered, rate, s.InFlight, s.Failures, s.DeadLettered, s.Dropped, filtered)
 	}
 }
 
