@@ -17,9 +17,9 @@ import (
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
+	"github.com/jobflow/jobflow/pkg/runtime/metrics"
 )
 
 // Sink is one KafkaSink.
@@ -32,14 +32,8 @@ type Sink struct {
 func (s Sink) Path() string { return "/" + s.Namespace + "/" + s.Name }
 
 var (
-	sinkEvents = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "jobflow_sink_events_total",
-		Help: "Events taken by a KafkaSink ingress, by result.",
-	}, []string{"sink", "result"})
-	brokerEvents = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "jobflow_broker_events_total",
-		Help: "Events taken by a Broker ingress, by result.",
-	}, []string{"broker", "result"})
+	sinkEvents   = metrics.NewCounter("sink_events_total", "Events taken by a KafkaSink ingress, by result.", "sink", "result")
+	brokerEvents = metrics.NewCounter("broker_events_total", "Events taken by a Broker ingress, by result.", "broker", "result")
 )
 
 // Kinds of destination an ingress serves.

@@ -6,35 +6,25 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/jobflow/jobflow/pkg/runtime/metrics"
 )
 
 var (
-	outcomes = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "jobflow_source_deliveries_total",
-		Help: "Records whose delivery finished, by outcome.",
-	}, []string{"source", "outcome"})
-	deliverySeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "jobflow_source_delivery_seconds",
-		Help:    "Time to deliver a record, retries included.",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
-	}, []string{"source"})
-	recordLatency = promauto.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "jobflow_source_record_latency_seconds",
-		Help: "Time from a record's Kafka timestamp (when it was produced) to the end of its delivery: " +
+	outcomes        = metrics.NewCounter("source_deliveries_total", "Records whose delivery finished, by outcome.", "source", "outcome")
+	deliverySeconds = metrics.NewHistogram("source_delivery_seconds", "Time to deliver a record, retries included.",
+		prometheus.ExponentialBuckets(0.0005, 2, 18), "source")
+	recordLatency = metrics.NewHistogram("source_record_latency_seconds",
+		"Time from a record's Kafka timestamp (when it was produced) to the end of its delivery: "+
 			"waiting in the source, batching and retries included.",
-		Buckets: []float64{.001, .002, .005, .01, .015, .02, .025, .03, .04, .05, .06, .075, .1, .15, .2, .3, .5, 1, 2, 5, 10, 30},
-	}, []string{"source"})
-	attempts = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "jobflow_source_attempts_total",
-		Help: "HTTP delivery attempts, by answer status (0: no answer).",
-	}, []string{"source", "status"})
+		[]float64{.001, .002, .005, .01, .015, .02, .025, .03, .04, .05, .06, .075, .1, .15, .2, .3, .5, 1, 2, 5, 10, 30}, "source")
+	attempts = metrics.NewCounter("source_attempts_total", "HTTP delivery attempts, by answer status (0: no answer).", "source", "status")
 )
 
-// metrics is the listener that feeds one source's Prometheus series.
+// promSeries is the listener that feeds one source's Prometheus series.
 // Those of every record are looked up once: a lookup by label values
 // hashes them.
-type metrics struct {
+type promSeries struct {
 	source        string
 	delivered     prometheus.Counter
 	filtered      prometheus.Counter // a Trigger's most common outcome
@@ -42,8 +32,8 @@ type metrics struct {
 	recordLatency prometheus.Observer
 }
 
-func newMetrics(source string) *metrics {
-	return &metrics{
+func newMetrics(source string) *promSeries {
+	return &promSeries{
 		source:        source,
 		delivered:     outcomes.WithLabelValues(source, Delivered.String()),
 		filtered:      outcomes.WithLabelValues(source, Filtered.String()),
@@ -52,13 +42,13 @@ func newMetrics(source string) *metrics {
 	}
 }
 
-func (sm *metrics) Received(*sarama.ConsumerMessage) {}
+func (sm *promSeries) Received(*sarama.ConsumerMessage) {}
 
-func (sm *metrics) Attempted(_ string, _ int, a Attempt) {
+func (sm *promSeries) Attempted(_ string, _ int, a Attempt) {
 	attempts.WithLabelValues(sm.source, strconv.Itoa(answerStatus(a))).Inc()
 }
 
-func (sm *metrics) Finished(m *sarama.ConsumerMessage, r Result) {
+func (sm *promSeries) Finished(m *sarama.ConsumerMessage, r Result) {
 	switch r.Outcome {
 	case Delivered:
 		sm.delivered.Inc()

@@ -46,14 +46,13 @@ type Runner struct {
 	sender Sender
 	log    *slog.Logger
 	stats  map[string]*counts
-	now    func() time.Time
 }
 
 type counts struct{ fired, delivered, dropped atomic.Int64 }
 
 // New checks every ping and schedules it; nothing fires before Run.
 func New(pings []Ping, sender Sender, log *slog.Logger) (*Runner, error) {
-	r := &Runner{cron: cron.New(), sender: sender, log: log, stats: map[string]*counts{}, now: time.Now}
+	r := &Runner{cron: cron.New(), sender: sender, log: log, stats: map[string]*counts{}}
 	for _, p := range pings {
 		sched, data, err := p.Check()
 		if err != nil {
@@ -110,7 +109,7 @@ func Event(p Spec, data []byte, now time.Time) event.Event {
 
 func (r *Runner) fire(p Ping, data []byte, c *counts) {
 	c.fired.Add(1)
-	e := Event(p.Spec, data, r.now())
+	e := Event(p.Spec, data, time.Now())
 	a := Retry.Do(r.ctx, func(ctx context.Context, _ int) delivery.Attempt {
 		return r.sender.Send(ctx, p.Sink, &e, Retry.Timeout)
 	})
