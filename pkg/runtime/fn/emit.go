@@ -32,7 +32,6 @@ type Emitter struct {
 	function string
 	sinks    map[string]string
 	client   *http.Client
-	retry    delivery.Policy
 }
 
 // NewEmitter resolves the addresses of the default output and of the named
@@ -43,7 +42,6 @@ func NewEmitter(function string, named ...string) (*Emitter, error) {
 		function: function,
 		sinks:    map[string]string{},
 		client:   &http.Client{Timeout: 30 * time.Second, Transport: newTransport()},
-		retry:    emitRetry,
 	}
 	if s := os.Getenv(sinkEnv(DefaultOutput)); s != "" {
 		e.sinks[DefaultOutput] = s
@@ -78,7 +76,7 @@ func (e *Emitter) Send(ctx context.Context, output string, ev event.Event) error
 	if target == "" {
 		return fmt.Errorf("no sink for output %q (%s is empty)", output, sinkEnv(output))
 	}
-	a := e.retry.Do(ctx, func(ctx context.Context, _ int) delivery.Attempt { return e.sendOnce(ctx, target, ev) })
+	a := emitRetry.Do(ctx, func(ctx context.Context, _ int) delivery.Attempt { return e.sendOnce(ctx, target, ev) })
 	if a.OK() {
 		emitted.WithLabelValues(e.function, output, "ok").Inc()
 		return nil
