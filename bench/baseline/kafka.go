@@ -21,7 +21,7 @@ const (
 	deadLetterTopic = "dead-letter-topic"
 )
 
-func saramaConfig() *sarama.Config {
+func saramaConfig(o options) *sarama.Config {
 	c := sarama.NewConfig()
 	c.Version = sarama.V3_6_0_0
 	c.ClientID = "jobflow-baseline"
@@ -30,14 +30,14 @@ func saramaConfig() *sarama.Config {
 	c.Producer.Partitioner = sarama.NewHashPartitioner
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	c.Consumer.Offsets.AutoCommit.Interval = time.Second
-	c.Consumer.MaxWaitTime = 100 * time.Millisecond
+	c.Consumer.MaxWaitTime = o.FetchWait
 	c.Consumer.Fetch.Default = 4 << 20
 	c.ChannelBufferSize = 1024
 	return c
 }
 
-func newProducer(brokers []string) (sarama.SyncProducer, error) {
-	p, err := sarama.NewSyncProducer(brokers, saramaConfig())
+func newProducer(o options) (sarama.SyncProducer, error) {
+	p, err := sarama.NewSyncProducer(o.Brokers, saramaConfig(o))
 	if err != nil {
 		return nil, fmt.Errorf("producer: %w", err)
 	}
@@ -92,7 +92,7 @@ type handleBatch func(ctx context.Context, msgs []*sarama.ConsumerMessage) error
 // runs, up to o.InFlight batches; a batch's offsets are marked once it and
 // every batch before it are done.
 func consume(ctx context.Context, o options, group string, topics []string, handle handleBatch) error {
-	cg, err := sarama.NewConsumerGroup(o.Brokers, group, saramaConfig())
+	cg, err := sarama.NewConsumerGroup(o.Brokers, group, saramaConfig(o))
 	if err != nil {
 		return fmt.Errorf("consumer group %s: %w", group, err)
 	}

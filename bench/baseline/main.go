@@ -28,18 +28,20 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/kelseyhightower/envconfig"
 )
 
 type options struct {
-	Brokers        []string `envconfig:"BASELINE_BROKERS" required:"true" desc:"Kafka brokers (comma-separated)"`
-	Listen         string   `envconfig:"BASELINE_LISTEN" default:"127.0.0.1:8090" desc:"receiver: address of POST /create/job"`
-	PostgresURL    string   `envconfig:"BASELINE_POSTGRES_URL" desc:"pgwriter: PostgreSQL URL of the jobs database"`
-	ClickHouseAddr string   `envconfig:"BASELINE_CLICKHOUSE_ADDR" desc:"chwriter: ClickHouse native host:port"`
-	ClickHouseDB   string   `envconfig:"BASELINE_CLICKHOUSE_DB" default:"default" desc:"chwriter: ClickHouse database"`
-	MaxBatch       int      `envconfig:"BASELINE_MAX_BATCH" default:"1000" desc:"most records a consumer takes from a partition at once"`
-	InFlight       int      `envconfig:"BASELINE_IN_FLIGHT" default:"4" desc:"batches of one partition handled at once (offsets are marked in order)"`
+	Brokers        []string      `envconfig:"BASELINE_BROKERS" required:"true" desc:"Kafka brokers (comma-separated)"`
+	Listen         string        `envconfig:"BASELINE_LISTEN" default:"127.0.0.1:8090" desc:"receiver: address of POST /create/job"`
+	PostgresURL    string        `envconfig:"BASELINE_POSTGRES_URL" desc:"pgwriter: PostgreSQL URL of the jobs database"`
+	ClickHouseAddr string        `envconfig:"BASELINE_CLICKHOUSE_ADDR" desc:"chwriter: ClickHouse native host:port"`
+	ClickHouseDB   string        `envconfig:"BASELINE_CLICKHOUSE_DB" default:"default" desc:"chwriter: ClickHouse database"`
+	MaxBatch       int           `envconfig:"BASELINE_MAX_BATCH" default:"1000" desc:"most records a consumer takes from a partition at once"`
+	InFlight       int           `envconfig:"BASELINE_IN_FLIGHT" default:"4" desc:"batches of one partition handled at once (offsets are marked in order)"`
+	FetchWait      time.Duration `envconfig:"BASELINE_FETCH_WAIT" default:"500ms" desc:"longest a fetch waits for records at the broker (sarama's Consumer.MaxWaitTime)"`
 }
 
 var roles = map[string]func(ctx context.Context, o options) error{

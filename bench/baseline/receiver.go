@@ -28,7 +28,7 @@ func runReceiver(ctx context.Context, o options) error {
 		return err
 	}
 	logic := receiver.New(cfg)
-	p, err := newProducer(o.Brokers)
+	p, err := newProducer(o)
 	if err != nil {
 		return err
 	}

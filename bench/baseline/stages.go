@@ -30,7 +30,7 @@ type handler func(ctx context.Context, in event.Event) ([]fn.Output, error)
 // An event h refuses as bad input (a 4xx) goes to the dead-letter topic
 // alone; any other error stops the stage.
 func transform(ctx context.Context, o options, group string, topics []string, h handler, parallel bool, topicOf map[string]string) error {
-	p, err := newProducer(o.Brokers)
+	p, err := newProducer(o)
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ func runConverter(ctx context.Context, o options) error {
 // offsets are marked after its items committed. A record whose payload
 // cannot be decoded goes to the dead-letter topic.
 func write[T any](ctx context.Context, o options, topic, typ string, cfg batch.Config, flush batch.Flush[T], decode func([]T, []byte) ([]T, error)) error {
-	p, err := newProducer(o.Brokers)
+	p, err := newProducer(o)
 	if err != nil {
 		return err
 	}

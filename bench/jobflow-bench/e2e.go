@@ -164,7 +164,7 @@ func (b *bench) e2eSeries(s *system, tr *tracker, r *e2eResult, total *int) erro
 	if _, err := settle("warm-up", 2*time.Minute); err != nil {
 		return err
 	}
-	tr.waitProbes(ctx, 10*time.Second)
+	_, _, _ = tr.waitProbes(ctx, 10*time.Second)
 	if f := gen.failures(); f != "" {
 		return fmt.Errorf("warm-up: %s", f)
 	}
@@ -182,7 +182,7 @@ func (b *bench) e2eSeries(s *system, tr *tracker, r *e2eResult, total *int) erro
 	if err != nil {
 		return err
 	}
-	lat, lost := tr.waitProbes(ctx, 10*time.Second)
+	lat, lost, _ := tr.waitProbes(ctx, 10*time.Second)
 	r.jobs, r.acceptRate = jobs, float64(jobs)/posted.Seconds()
 	r.capacity = float64(jobs) / doneAt.Sub(start).Seconds()
 	r.notes = append(r.notes, fmt.Sprintf("capacity run: %d clients, %d jobs accepted in %s, all queryable after %s (submit → queryable p50 %s, p99 %s, backlog included)",
@@ -204,9 +204,9 @@ func (b *bench) e2eSeries(s *system, tr *tracker, r *e2eResult, total *int) erro
 		if _, err := settle(fmt.Sprintf("%.0f%% load", 100*load), 2*time.Minute); err != nil {
 			return err
 		}
-		lat, lost := tr.waitProbes(ctx, 10*time.Second)
+		lat, lost, where := tr.waitProbes(ctx, 10*time.Second)
 		r.atLoad = append(r.atLoad, fmt.Sprintf("%s / %s", ms(quantile(lat, 0.5)), ms(quantile(lat, 0.99))))
-		note := fmt.Sprintf("%.0f%%: %.0f jobs/s offered (%d in %s), %d probes", 100*load, rate, offered, took.Round(time.Millisecond), len(lat))
+		note := fmt.Sprintf("%.0f%%: %.0f jobs/s offered (%d in %s), %d probes; %s", 100*load, rate, offered, took.Round(time.Millisecond), len(lat), where)
 		if lost > 0 {
 			note += fmt.Sprintf(", %d probes not seen done", lost)
 		}

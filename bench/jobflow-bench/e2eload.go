@@ -85,14 +85,15 @@ func (g *loadGen) failures() string {
 // closedLoop runs clients that each post a job as soon as their previous
 // one was answered, for d; accepted jobs go to onJob.
 func (g *loadGen) closedLoop(ctx context.Context, clients int, d time.Duration, onJob func(uuid.UUID, time.Time)) {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
+	// A request under way at the end is answered, not cancelled: a
+	// cancelled one may still have made a job, which the counts would see.
+	end := time.Now().Add(d)
 	var wg sync.WaitGroup
 	for range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ctx.Err() == nil {
+			for ctx.Err() == nil && time.Now().Before(end) {
 				if id, at, ok := g.post(ctx); ok {
 					onJob(id, at)
 				}

@@ -18,11 +18,13 @@ import (
 //
 // Every job is counted (doneCounts, for the capacity and to check that
 // none was lost); every k-th job is a probe whose latency is measured: a
-// loop asks both databases every probeEvery which of the probes still
-// waiting are done, and a probe's latency is the start of the first poll
-// that saw it done minus the time its POST was sent. So latencies are
-// accurate to about probeEvery, and probes are sampled so that the polls'
-// cost on the databases stays small (at most ~probeRate probes a second).
+// loop per database asks it every probeEvery (or as soon as its last
+// answer came) which of the probes still waiting it holds, and a probe's
+// latency is the start of the later of the two polls that first saw it
+// minus the time its POST was sent. So latencies are accurate to a poll's
+// interval plus its time (both reported), and probes are sampled so that
+// the polls' cost on the databases stays small (at most ~probeRate probes
+// a second).
 type tracker struct {
 	pg *pgxpool.Pool
 	ch driver.Conn
@@ -31,13 +33,18 @@ type tracker struct {
 	every   int
 	seen    int
 	waiting map[uuid.UUID]*probe
-	lat     []time.Duration
-	ids     []uuid.UUID // some done jobs, for GET /info
+	lat     []time.Duration // until both: the latency reported
+	pgLat   []time.Duration // until finish in PostgreSQL
+	chLat   []time.Duration // until both rows in ClickHouse
+	// the polls' number and time, for their resolution
+	pgPolls, chPolls     int
+	pgPolling, chPolling time.Duration
+	ids                  []uuid.UUID // some done jobs, for GET /info
 }
 
 type probe struct {
 	submitted  time.Time
-	inPG, inCH bool
+	pgAt, chAt time.Time // the start of the poll that first saw it there
 }
 
 const (
@@ -66,7 +73,8 @@ func (t *tracker) Close() { t.pg.Close(); _ = t.ch.Close() }
 func (t *tracker) sample(rate float64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.every, t.seen, t.lat = max(1, int(rate/probeRate)), 0, nil
+	t.every, t.seen, t.lat, t.pgLat, t.chLat = max(1, int(rate/probeRate)), 0, nil, nil, nil
+	t.pgPolls, t.chPolls, t.pgPolling, t.chPolling = 0, 0, 0, 0
 }
 
 // accepted is called for every job the receiver answered.
@@ -79,48 +87,70 @@ func (t *tracker) accepted(id uuid.UUID, submitted time.Time) {
 	}
 }
 
-// run polls until ctx ends.
+// run polls until ctx ends: PostgreSQL and ClickHouse each in their own
+// loop, so that a slow answer of one does not delay what the other shows.
 func (t *tracker) run(ctx context.Context) {
-	tick := time.NewTicker(probeEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		t.poll(ctx)
+	var wg sync.WaitGroup
+	for _, inPG := range []bool{true, false} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(probeEvery)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				t.poll(ctx, inPG)
+			}
+		}()
 	}
+	wg.Wait()
 }
 
-func (t *tracker) poll(ctx context.Context) {
+// poll asks one database which waiting probes it holds; a probe seen in
+// both is done at the later of the two polls' start times.
+func (t *tracker) poll(ctx context.Context, inPG bool) {
 	at := time.Now()
-	var pgIDs, chIDs []string
+	var ids []string
 	t.mu.Lock()
 	for id, p := range t.waiting {
-		if !p.inPG {
-			pgIDs = append(pgIDs, id.String())
-		}
-		if !p.inCH {
-			chIDs = append(chIDs, id.String())
+		if (inPG && p.pgAt.IsZero()) || (!inPG && p.chAt.IsZero()) {
+			ids = append(ids, id.String())
 		}
 	}
 	t.mu.Unlock()
-	inPG, inCH := t.finishedInPG(ctx, pgIDs), t.bothInCH(ctx, chIDs)
+	if len(ids) == 0 {
+		return
+	}
+	var found []uuid.UUID
+	if inPG {
+		found = t.finishedInPG(ctx, ids)
+	} else {
+		found = t.bothInCH(ctx, ids)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, id := range inPG {
-		if p := t.waiting[id]; p != nil {
-			p.inPG = true
-		}
+	if inPG {
+		t.pgPolls, t.pgPolling = t.pgPolls+1, t.pgPolling+time.Since(at)
+	} else {
+		t.chPolls, t.chPolling = t.chPolls+1, t.chPolling+time.Since(at)
 	}
-	for _, id := range inCH {
-		if p := t.waiting[id]; p != nil {
-			p.inCH = true
+	for _, id := range found {
+		p := t.waiting[id]
+		if p == nil {
+			continue
 		}
-	}
-	for id, p := range t.waiting {
-		if p.inPG && p.inCH {
+		if inPG {
+			p.pgAt = at
+			t.pgLat = append(t.pgLat, at.Sub(p.submitted))
+		} else {
+			p.chAt = at
+			t.chLat = append(t.chLat, at.Sub(p.submitted))
+		}
+		if !p.pgAt.IsZero() && !p.chAt.IsZero() {
 			t.lat = append(t.lat, at.Sub(p.submitted))
 			if len(t.ids) < keepIDs {
 				t.ids = append(t.ids, id)
@@ -154,8 +184,9 @@ func (t *tracker) bothInCH(ctx context.Context, ids []string) []uuid.UUID {
 		return nil
 	}
 	// The ids are UUIDs this bench parsed: safe to write into the query.
-	q := "SELECT toString(job_id) FROM job_events WHERE job_id IN (toUUID('" + strings.Join(ids, "'), toUUID('") +
-		"')) GROUP BY job_id HAVING uniqExact(event) >= 2"
+	// Plain literals: IN (toUUID('...'), ...) took four times as long.
+	q := "SELECT toString(job_id) FROM job_events WHERE job_id IN ('" + strings.Join(ids, "', '") +
+		"') GROUP BY job_id HAVING uniqExact(event) >= 2"
 	rows, err := t.ch.Query(ctx, q)
 	if err != nil {
 		return nil
@@ -174,9 +205,10 @@ func (t *tracker) bothInCH(ctx context.Context, ids []string) []uuid.UUID {
 }
 
 // waitProbes waits until every probe is done (or max passed) and returns
-// the sorted latencies and how many probes were still waiting.
-func (t *tracker) waitProbes(ctx context.Context, max time.Duration) ([]time.Duration, int) {
-	deadline := time.Now().Add(max)
+// the sorted latencies, how many probes were still waiting and where the
+// time went (each database alone, the polls' mean time).
+func (t *tracker) waitProbes(ctx context.Context, limit time.Duration) ([]time.Duration, int, string) {
+	deadline := time.Now().Add(limit)
 	for ctx.Err() == nil && time.Now().Before(deadline) {
 		t.mu.Lock()
 		n := len(t.waiting)
@@ -188,11 +220,14 @@ func (t *tracker) waitProbes(ctx context.Context, max time.Duration) ([]time.Dur
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	lat := slices.Clone(t.lat)
-	slices.Sort(lat)
+	sorted := func(d []time.Duration) []time.Duration { d = slices.Clone(d); slices.Sort(d); return d }
+	lat, pg, ch := sorted(t.lat), sorted(t.pgLat), sorted(t.chLat)
 	lost := len(t.waiting)
 	clear(t.waiting)
-	return lat, lost
+	mean := func(d time.Duration, n int) string { return ms(d / time.Duration(max(n, 1))) }
+	where := fmt.Sprintf("finish in PostgreSQL p50 %s p99 %s (a poll took %s on average), both rows in ClickHouse p50 %s p99 %s (a poll %s)",
+		ms(quantile(pg, 0.5)), ms(quantile(pg, 0.99)), mean(t.pgPolling, t.pgPolls), ms(quantile(ch, 0.5)), ms(quantile(ch, 0.99)), mean(t.chPolling, t.chPolls))
+	return lat, lost, where
 }
 
 // doneCounts are the jobs finish in PostgreSQL and the distinct
