@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,7 @@ type e2eResult struct {
 	capacity, acceptRate float64
 	jobs                 int
 	atLoad               []string
+	p99                  []time.Duration // at each load
 	cpu                  string
 	notes                []string
 }
@@ -206,6 +208,7 @@ func (b *bench) e2eSeries(s *system, tr *tracker, r *e2eResult, total *int) erro
 		}
 		lat, lost, where := tr.waitProbes(ctx, 10*time.Second)
 		r.atLoad = append(r.atLoad, fmt.Sprintf("%s / %s", ms(quantile(lat, 0.5)), ms(quantile(lat, 0.99))))
+		r.p99 = append(r.p99, quantile(lat, 0.99))
 		note := fmt.Sprintf("%.0f%%: %.0f jobs/s offered (%d in %s), %d probes; %s", 100*load, rate, offered, took.Round(time.Millisecond), len(lat), where)
 		if lost > 0 {
 			note += fmt.Sprintf(", %d probes not seen done", lost)
@@ -272,6 +275,7 @@ func (b *bench) e2eTable() string {
 		ratio("jobflow", sleep)
 		ratio("jobflow-one-event", sleep)
 	}
+	s.WriteString(b.e2eGoals())
 	for _, i := range b.info {
 		fmt.Fprintf(&s, "\nGET /info/<id> (jobflow's query function), closed loop of %d clients for %s over %d known jobs: %d answers, **%.0f requests/s, p50 %s, p99 %s**, %d failed\n",
 			i.clients, o.InfoFor, i.knownJobs, i.n, i.rate, ms(i.p50), ms(i.p99), i.failed)
@@ -281,6 +285,38 @@ func (b *bench) e2eTable() string {
 		for _, n := range r.notes {
 			fmt.Fprintf(&s, "- %s, sleep %d ms: %s\n", r.system, r.sleep, n)
 		}
+	}
+	return s.String()
+}
+
+// e2eGoals checks the figures against issue #16's goals (sleep 0).
+func (b *bench) e2eGoals() string {
+	get := func(system string) *e2eResult {
+		for i := range b.e2e {
+			if r := &b.e2e[i]; r.system == system && r.sleep == 0 && r.capacity > 0 {
+				return r
+			}
+		}
+		return nil
+	}
+	var s strings.Builder
+	mark := func(ok bool) string { return map[bool]string{true: "met", false: "**not met**"}[ok] }
+	s.WriteString("\nGoals of issue #16 (sleep 0):\n")
+	jf, one, base := get("jobflow"), get("jobflow-one-event"), get("baseline")
+	if jf != nil {
+		fmt.Fprintf(&s, "- jobflow ≥ 5,000 jobs/s end to end: %.0f, %s\n", jf.capacity, mark(jf.capacity >= 5000))
+		if base != nil {
+			fmt.Fprintf(&s, "- jobflow ≥ 80 %% of the baseline's capacity: %.0f %%, %s\n", 100*jf.capacity/base.capacity, mark(jf.capacity >= 0.8*base.capacity))
+		}
+		if i := slices.Index(b.o.E2E.Loads, 0.5); i >= 0 && i < len(jf.p99) {
+			fmt.Fprintf(&s, "- jobflow p99 submit → queryable ≤ 100 ms at half capacity: %s, %s\n", ms(jf.p99[i]), mark(jf.p99[i] <= 100*time.Millisecond))
+		}
+	}
+	if one != nil {
+		fmt.Fprintf(&s, "- one event per request ≥ 1,500 jobs/s: %.0f, %s\n", one.capacity, mark(one.capacity >= 1500))
+	}
+	for _, i := range b.info {
+		fmt.Fprintf(&s, "- GET /info ≥ 10,000 requests/s with p99 ≤ 20 ms: %.0f/s, p99 %s, %s\n", i.rate, ms(i.p99), mark(i.rate >= 10000 && i.p99 <= 20*time.Millisecond))
 	}
 	return s.String()
 }
