@@ -98,7 +98,7 @@ func TestDialogsAPI(t *testing.T) {
 	// backslash before a u, and a literal U+FFFD the client sent itself.
 	for body, want := range map[string]string{
 		`{"name":"\ud83d\ude00"}`: "\U0001F600",
-		`{"name":"a\\ud800"}`:    `a\ud800`,
+		`{"name":"a\\ud800"}`:     `a\ud800`,
 		`{"name":"\ufffd"}`:       "\uFFFD",
 	} {
 		if code, u := do(t, h, "POST", "/users", body); code != 201 || u["name"] != want {
