@@ -16,6 +16,7 @@ import (
 	"github.com/jobflow/jobflow/internal/dlq"
 	"github.com/jobflow/jobflow/internal/kafkasink"
 	"github.com/jobflow/jobflow/internal/kafkasource"
+	"github.com/jobflow/jobflow/internal/manifest"
 	"github.com/jobflow/jobflow/internal/testenv"
 	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
@@ -211,5 +212,16 @@ func TestRedriveUnreachable(t *testing.T) {
 	got, err := dlq.Read(context.Background(), dlq.Source{Brokers: brokers, Topics: []string{topic}}, dlq.Filter{}, 0)
 	if err != nil || len(got) != 1 || got[0].RedriveOf != l.Ref.String() || got[0].Destination != l.Destination || got[0].Event.ID() != "z" {
 		t.Fatalf("written back: %+v %v", got, err)
+	}
+}
+
+// The repository's dead-letter sinks are found from its manifests.
+func TestTopicsOfTheRepository(t *testing.T) {
+	top, err := manifest.Load(testenv.RootDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dlq.Topics(top); len(got) != 1 || got[0] != "dead-letter-topic" {
+		t.Fatalf("dead-letter topics %v, want [dead-letter-topic]", got)
 	}
 }
