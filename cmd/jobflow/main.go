@@ -3,6 +3,7 @@
 //	jobflow up     start everything (broker, databases, functions, sources) in the foreground
 //	jobflow env    list every setting (environment variable) with its default
 //	jobflow verify counters   compare message counters with the dialogs database (exit 1 on drift)
+//	jobflow replay NAME --to-beginning | --offset N | --time T   deliver again from there
 //	jobflow dlq list | show | redrive   read and redeliver dead letters
 package main
 
@@ -27,6 +28,8 @@ commands:
   verify counters [--dialogs-url URL] [--counters-url URL] [--wait D] [--limit N]
           compare every user's counters with count(*) in the dialogs database;
           exit 1 on any drift
+  replay <source-or-trigger> --to-beginning | --offset N | --time T
+          deliver a KafkaSource's or Trigger's records again from there
   dlq list | show | redrive    dead letters: list, show, redeliver (jobflow dlq for its flags)
 `
 
@@ -60,6 +63,8 @@ func main() {
 		if err = verify.RunCounters(ctx, os.Args[3:], os.Stdout); errors.Is(err, verify.ErrDrift) {
 			os.Exit(1)
 		}
+	case "replay":
+		err = runReplay(ctx, os.Args[2:], os.Stdout)
 	case "dlq":
 		err = runDLQ(ctx, os.Args[2:], os.Stdout)
 	case "help", "-h", "--help":

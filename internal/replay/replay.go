@@ -107,6 +107,9 @@ func Reset(ctx context.Context, brokers []string, g Group, pos Position) ([]Move
 		return nil, err
 	}
 	before, err := admin.ListConsumerGroupOffsets(g.ID, nil)
+	if errors.Is(err, sarama.ErrGroupIDNotFound) {
+		before, err = &sarama.OffsetFetchResponse{}, nil // a group that never committed
+	}
 	if err != nil {
 		return nil, fmt.Errorf("replay: offsets of %s: %w", g.ID, err)
 	}
@@ -184,35 +187,31 @@ func target(client sarama.Client, topic string, p int32, pos Position) (int64, e
 	return at, nil
 }
 
-// commit writes the moves as the group's offsets (a commit from outside
-// the group, generation -1).
+// commit writes the moves as the group's offsets: one OffsetCommit to the
+// group's coordinator from outside the group (generation -1, no member),
+// which Kafka takes for a group without members.
 func commit(client sarama.Client, group string, moves []Move) error {
-	om, err := sarama.NewOffsetManagerFromClient(group, client)
+	if err := client.RefreshCoordinator(group); err != nil {
+		return fmt.Errorf("replay: coordinator of %s: %w", group, err)
+	}
+	coord, err := client.Coordinator(group)
 	if err != nil {
-		return fmt.Errorf("replay: offset manager of %s: %w", group, err)
+		return fmt.Errorf("replay: coordinator of %s: %w", group, err)
 	}
-	var poms []sarama.PartitionOffsetManager
+	req := sarama.NewOffsetCommitRequest(client.Config(), group)
 	for _, m := range moves {
-		pom, err := om.ManagePartition(m.Topic, m.Partition)
-		if err != nil {
-			return errors.Join(fmt.Errorf("replay: %s/%d: %w", m.Topic, m.Partition, err), closeAll(om, poms))
-		}
-		poms = append(poms, pom)
-		// MarkOffset only moves forward, ResetOffset only back: one applies.
-		pom.MarkOffset(m.To, "jobflow replay")
-		pom.ResetOffset(m.To, "jobflow replay")
+		req.AddBlockWithLeaderEpoch(m.Topic, m.Partition, m.To, -1, 0, "jobflow replay")
 	}
-	om.Commit()
-	return closeAll(om, poms)
-}
-
-// closeAll closes the offset manager, which releases its partitions'
-// managers (closing their error channels), then collects their errors.
-func closeAll(om sarama.OffsetManager, poms []sarama.PartitionOffsetManager) error {
-	errs := []error{om.Close()}
-	for _, pom := range poms {
-		for err := range pom.Errors() {
-			errs = append(errs, err)
+	resp, err := coord.CommitOffset(req)
+	if err != nil {
+		return fmt.Errorf("replay: commit %s: %w", group, err)
+	}
+	var errs []error
+	for topic, parts := range resp.Errors {
+		for p, kerr := range parts {
+			if kerr != sarama.ErrNoError {
+				errs = append(errs, fmt.Errorf("replay: commit %s %s/%d: %w", group, topic, p, kerr))
+			}
 		}
 	}
 	return errors.Join(errs...)
