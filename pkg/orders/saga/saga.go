@@ -237,6 +237,9 @@ func (s *Saga) decide(ctx context.Context, tx pgx.Tx, order uuid.UUID) ([]event.
 // (none when the order is no longer pending).
 func (s *Saga) record(ctx context.Context, tx pgx.Tx, order uuid.UUID, reasons []string) ([]event.Event, error) {
 	status := "confirmed"
+	if reasons == nil {
+		reasons = []string{}
+	}
 	if len(reasons) > 0 {
 		status = "rejected"
 	}
