@@ -239,3 +239,33 @@ func TestUnknownSecretKey(t *testing.T) {
 		t.Errorf("unknown secret key: %v", err)
 	}
 }
+
+// TestGeneratedKeys: a secret key <name>-key is a signing key the engine
+// makes once per state directory: every function naming it gets the same
+// value, and a later plan on the same directory the same again.
+func TestGeneratedKeys(t *testing.T) {
+	dir := t.TempDir()
+	build := func() []string {
+		topo := load(t)
+		var vals []string
+		for i := range topo.Functions[:2] {
+			topo.Functions[i].Run.Envs = append(topo.Functions[i].Run.Envs, manifest.EnvVar{Name: "SIGN", Value: "{{ secret:auth:jwt-key }}"})
+		}
+		p, err := plan.Build(topo, plan.Settings{StateDir: dir}, addresses(topo))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range p.Functions {
+			for _, e := range f.Env {
+				if v, ok := strings.CutPrefix(e, "SIGN="); ok {
+					vals = append(vals, v)
+				}
+			}
+		}
+		return vals
+	}
+	first, again := build(), build()
+	if len(first) != 2 || len(first[0]) != 64 || first[0] != first[1] || len(again) != 2 || again[0] != first[0] {
+		t.Errorf("generated keys %q then %q: want one 64-hex key, kept", first, again)
+	}
+}
