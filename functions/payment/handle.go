@@ -6,8 +6,8 @@
 package function
 
 import (
-	"github.com/jobflow/jobflow/pkg/orders/payment"
 	"github.com/jobflow/jobflow/pkg/orders/participant"
+	"github.com/jobflow/jobflow/pkg/orders/payment"
 )
 
 // Function is the instanced HTTP function.

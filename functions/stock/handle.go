@@ -6,8 +6,8 @@
 package function
 
 import (
-	"github.com/jobflow/jobflow/pkg/orders/stock"
 	"github.com/jobflow/jobflow/pkg/orders/participant"
+	"github.com/jobflow/jobflow/pkg/orders/stock"
 )
 
 // Function is the instanced HTTP function.
