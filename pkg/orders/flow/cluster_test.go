@@ -41,7 +41,9 @@ type cluster struct {
 }
 
 func (c *cluster) url(fn string) string { return fmt.Sprintf("http://127.0.0.1:%d", c.cfg.Ports[fn]) }
-func (c *cluster) broker() string       { return fmt.Sprintf("http://127.0.0.1:%d/jobflow/orders", c.cfg.BrokerPort) }
+func (c *cluster) broker() string {
+	return fmt.Sprintf("http://127.0.0.1:%d/jobflow/orders", c.cfg.BrokerPort)
+}
 
 func newConfig(t *testing.T) engine.Config {
 	t.Helper()
