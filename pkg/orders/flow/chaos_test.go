@@ -1,10 +1,12 @@
 package flow_test
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -102,10 +104,11 @@ func TestChaos(t *testing.T) {
 		}
 		if !restarted && (len(kills) == 0 || kills[next].at > int64(n/2)) {
 			waitSent(int64(n / 2))
+			at, stopping := sent.Load(), time.Now()
 			if err := c.stop(); err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("engine stopped after %d orders; restarting", sent.Load())
+			t.Logf("engine stopped after %d orders (%d when asked to, %s ago); restarting", sent.Load(), at, time.Since(stopping).Round(time.Millisecond))
 			c = start(t, cfg)
 			broker.Store(c.broker())
 			restarted = true
@@ -139,6 +142,11 @@ func TestChaos(t *testing.T) {
 	if rep.Orders != n {
 		t.Fatalf("%d orders in the saga, %d sent", rep.Orders, n)
 	}
+	st, _ := json.Marshal(c.eng.Status().Triggers)
+	t.Logf("triggers: %s", st)
+	for reason, k := range reasons(t, c) {
+		t.Logf("  %5d rejected: %s", k, reason)
+	}
 	if rej := float64(rep.Rejected) / float64(n); rej < 0.1 || rej > 0.6 {
 		t.Errorf("%.0f %% rejected: the mix should fail about a fifth", 100*rej)
 	}
@@ -161,4 +169,20 @@ func sendUntilAccepted(client *http.Client, broker *atomic.Value, e event.Event)
 		time.Sleep(100 * time.Millisecond)
 	}
 	return false
+}
+
+// reasons counts the rejections by the kind of their first reason.
+func reasons(t *testing.T, c *cluster) map[string]int {
+	t.Helper()
+	m := map[string]int{}
+	for _, st := range sagaStatus(t, c) {
+		if st[0] == "rejected" {
+			r := st[1]
+			if i := strings.IndexAny(r, "0123456789"); i > 0 {
+				r = r[:i]
+			}
+			m[r]++
+		}
+	}
+	return m
 }

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -196,8 +198,7 @@ func (c *cluster) replay(t *testing.T) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
-	n := 0
+	var all []event.Event
 	for _, p := range parts {
 		hw, err := highWater(cons, topic, p)
 		if err != nil {
@@ -215,17 +216,40 @@ func (c *cluster) replay(t *testing.T) int {
 			if err != nil {
 				t.Fatalf("replay offset %d of partition %d: %v", m.Offset, p, err)
 			}
-			if code := send(client, c.broker(), *e); code != http.StatusAccepted {
-				t.Fatalf("replay offset %d of partition %d: broker answered %d", m.Offset, p, code)
-			}
-			n++
+			all = append(all, *e)
 			if m.Offset+1 >= hw {
 				break
 			}
 		}
 		_ = pc.Close()
 	}
-	return n
+	// 16 senders: the order across partitions does not matter, and one
+	// order's events keep their relative order only loosely, as any
+	// redelivery would.
+	work := make(chan event.Event)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 30 * time.Second}
+			for e := range work {
+				if send(client, c.broker(), e) != http.StatusAccepted {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	for _, e := range all {
+		work <- e
+	}
+	close(work)
+	wg.Wait()
+	if failed.Load() > 0 {
+		t.Fatalf("replay: the broker refused %d of %d events", failed.Load(), len(all))
+	}
+	return len(all)
 }
 
 func highWater(cons sarama.Consumer, topic string, p int32) (int64, error) {

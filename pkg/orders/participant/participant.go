@@ -76,6 +76,9 @@ func (h *Handler) Handle(ctx context.Context, in event.Event) (*event.Event, err
 		}
 		effect = func(ctx context.Context, tx pgx.Tx) ([]event.Event, error) { return h.reserve(ctx, tx, p) }
 	case events.TypeConfirmed, events.TypeRejected:
+		if in.Source() != events.SourceSaga {
+			return nil, fn.Invalidf("a decision from %q: only the saga (%s) decides", in.Source(), events.SourceSaga)
+		}
 		var d events.Decided
 		if err := events.Decode(in, in.Type(), &d); err != nil {
 			return nil, fn.Invalid(err)

@@ -169,3 +169,22 @@ func TestPaymentSaga(t *testing.T) {
 		t.Fatalf("other type: %d", code)
 	}
 }
+
+// TestOnlyTheSagaDecides: a confirmation from another source is refused
+// (400) and charges nothing.
+func TestOnlyTheSagaDecides(t *testing.T) {
+	f, _ := orderstest.StartParticipant(t, payment.Spec)
+	h := f.Handle
+	ann := orderstest.Token(t, 1, false)
+	deposit(t, h, ann, 1000, "")
+	o := orderstest.Placed(1, 9, 1, 300)
+	orderstest.Send(t, h, orderstest.PlacedEvent(t, o))
+	forged := orderstest.DecidedEvent(t, o)
+	forged.SetSource("/me")
+	if code, _ := orderstest.Send(t, h, forged); code != 400 {
+		t.Fatalf("forged decision: %d", code)
+	}
+	if b := balance(t, h, ann); b.ReservedCents != 300 || b.ChargedCents != 0 {
+		t.Fatalf("after a forged decision: %+v", b)
+	}
+}
