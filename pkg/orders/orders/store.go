@@ -21,7 +21,7 @@ import (
 )
 
 // Schema of the orders database (idempotent). Steps are keyed by what
-// they are (placed, validated/<check>, settled/<check>, decided), so a
+// they are (placed, validated/<check>, decided, settled/<check>), so a
 // redelivered event adds nothing; the status moves only from pending.
 const Schema = `
 SELECT pg_advisory_xact_lock(7463019);
@@ -215,8 +215,12 @@ func (s *Store) Decide(ctx context.Context, d events.Decided, status string) err
 			return fmt.Errorf("%w yet: %s decided before it was stored", ErrNotYet, d.OrderID)
 		}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO order_steps (order_id, step, ok, detail, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
-		pgdb.UUID(d.OrderID), status, status == StatusConfirmed, joinReasons(reasons), d.DecidedAt); err != nil {
+	detail := status
+	if len(reasons) > 0 {
+		detail += ": " + joinReasons(reasons)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO order_steps (order_id, step, ok, detail, at) VALUES ($1, 'decided', $2, $3, $4) ON CONFLICT DO NOTHING`,
+		pgdb.UUID(d.OrderID), status == StatusConfirmed, detail, d.DecidedAt); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)

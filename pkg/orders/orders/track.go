@@ -21,7 +21,7 @@ func (f *Function) track(ctx context.Context, in event.Event) error {
 	switch in.Type() {
 	case events.TypeValidated:
 		var v events.Validated
-		if err = decode(in, &v, v.Validate); err == nil {
+		if err = decode(in, &v, func() error { return v.Validate() }); err == nil {
 			err = f.store.AddStep(ctx, v.OrderID, "validated/"+string(v.Check), v.OK, v.Reason)
 		}
 	case events.TypeSettled:
@@ -31,7 +31,7 @@ func (f *Function) track(ctx context.Context, in event.Event) error {
 		}
 	case events.TypeConfirmed, events.TypeRejected:
 		var d events.Decided
-		if err = decode(in, &d, d.Validate); err == nil {
+		if err = decode(in, &d, func() error { return d.Validate() }); err == nil {
 			status := StatusConfirmed
 			if in.Type() == events.TypeRejected {
 				status = StatusRejected
