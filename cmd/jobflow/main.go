@@ -3,6 +3,7 @@
 //	jobflow up     start everything (broker, databases, functions, sources) in the foreground
 //	jobflow env    list every setting (environment variable) with its default
 //	jobflow verify counters   compare message counters with the dialogs database (exit 1 on drift)
+//	jobflow verify orders     check the orders invariants in the services' databases (exit 1 on a violation)
 package main
 
 import (
@@ -26,6 +27,9 @@ commands:
   verify counters [--dialogs-url URL] [--counters-url URL] [--wait D] [--limit N]
           compare every user's counters with count(*) in the dialogs database;
           exit 1 on any drift
+  verify orders [--postgres-url URL] [--<service>-url URL] [--wait D] [--limit N]
+          check the orders invariants (money, stock, couriers, decisions,
+          reserves, messages) in the services' databases; exit 1 on any violation
 `
 
 func main() {
@@ -45,6 +49,10 @@ func main() {
 	case "env":
 		err = engine.Usage()
 	case "verify":
+		if len(os.Args) >= 3 && os.Args[2] == "orders" {
+			err = verifyOrders(ctx, os.Args[3:])
+			break
+		}
 		if len(os.Args) < 3 || os.Args[2] != "counters" {
 			fmt.Fprint(os.Stderr, usage)
 			os.Exit(2)

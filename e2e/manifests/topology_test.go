@@ -28,7 +28,6 @@ const (
 	servingAPIVersion    = "serving.knative.dev/v1"
 	kafkaSinkAPIVersion  = "eventing.knative.dev/v1alpha1"
 	kafkaSinkKind        = "KafkaSink"
-	brokerAPIVersion     = "eventing.knative.dev/v1"
 	knativeServiceKind   = "Service"
 	topologyCheckedKinds = "KafkaSource, KafkaSink, SinkBinding, KafkaTopic, Broker, Trigger, PingSource"
 )
@@ -337,17 +336,19 @@ func TestTopologyMatchesEngine(t *testing.T) {
 			if eb == nil {
 				t.Fatalf("engine: no binding for %s", subj.Name)
 			}
-			// A function may also emit into a Broker (Knative's SinkBinding
-			// takes any Addressable): both resolve it to the same Broker.
-			if ref != nil && ref.Kind == "Broker" && ref.APIVersion == brokerAPIVersion {
-				et, err := topo.Target(eb.Spec.Sink)
-				if c.brokers[ref.Name] == nil || err != nil || et.Broker != ref.Name || et.Path != "" {
-					t.Errorf("K_SINK of %s: cluster Broker %s (in brokers/: %v), engine %+v (%v)", subj.Name, ref.Name, c.brokers[ref.Name] != nil, et, err)
+			// A Broker of brokers/ (its ingress; the saga's decisions go
+			// there): the engine's K_SINK is its broker ingress.
+			if ref != nil && ref.Kind == "Broker" && ref.APIVersion == "eventing.knative.dev/v1" {
+				if c.brokers[ref.Name] == nil || (ref.Namespace != "" && ref.Namespace != b.Namespace) {
+					t.Fatalf("sink: no Broker %s in namespace %s in brokers/", ref.Name, b.Namespace)
+				}
+				if et, err := topo.Target(eb.Spec.Sink); err != nil || et.Broker != ref.Name || et.Path != "" {
+					t.Errorf("engine K_SINK of %s: %+v (%v), cluster: Broker %s", subj.Name, et, err, ref.Name)
 				}
 				return
 			}
 			if ref == nil || ref.Kind != kafkaSinkKind || ref.APIVersion != kafkaSinkAPIVersion || c.sinks[ref.Name] == nil {
-				t.Fatalf("sink: want a KafkaSink of sinks/, got %+v", b.Spec.Sink)
+				t.Fatalf("sink: want a KafkaSink of sinks/ or a Broker of brokers/, got %+v", b.Spec.Sink)
 			}
 			et, err := topo.Target(eb.Spec.Sink)
 			if err != nil || et.Sink != ref.Name || et.Path != "" {
@@ -378,16 +379,21 @@ func TestTopologyMatchesEngine(t *testing.T) {
 		}
 	}
 
-	// Every CloudEvent function is fed by a KafkaSource.
+	// Every CloudEvent function is fed by a KafkaSource or a Trigger.
 	fed := map[string]bool{}
 	for _, s := range c.sources {
 		if s.Spec.Sink.Ref != nil {
 			fed[s.Spec.Sink.Ref.Name] = true
 		}
 	}
+	for _, tr := range c.triggers {
+		if r := tr.Spec.Subscriber.Ref; r != nil && r.Kind == knativeServiceKind {
+			fed[r.Name] = true
+		}
+	}
 	for name, f := range c.funcs {
 		if f.Invoke == "cloudevent" && !fed[name] {
-			t.Errorf("function %s takes CloudEvents but no KafkaSource delivers to it", name)
+			t.Errorf("function %s takes CloudEvents but no KafkaSource or Trigger delivers to it", name)
 		}
 	}
 	if t.Failed() {

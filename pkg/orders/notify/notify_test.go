@@ -23,7 +23,7 @@ import (
 func start(t *testing.T) (http.Handler, *auth.Tokens) {
 	t.Helper()
 	t.Setenv("JOBFLOW_NOTIFY_URL", testenv.PostgresDB(t))
-	t.Setenv("ORDERS_JWT_KEY", orderstest.Key)
+	t.Setenv("ORDERS_JWT_KEY", orderstest.JWTKey)
 	f := notify.NewFunction()
 	if err := f.Start(context.Background(), nil); err != nil {
 		t.Fatal(err)

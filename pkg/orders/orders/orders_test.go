@@ -24,7 +24,7 @@ func start(t *testing.T) (http.Handler, *orderstest.Sink, func(user int64) strin
 	t.Helper()
 	sink := orderstest.NewSink(t, "broker")
 	t.Setenv("JOBFLOW_ORDERS_URL", testenv.PostgresDB(t))
-	t.Setenv("ORDERS_JWT_KEY", orderstest.Key)
+	t.Setenv("ORDERS_JWT_KEY", orderstest.JWTKey)
 	t.Setenv("K_SINK", sink.URL)
 	f := orders.NewFunction()
 	if err := f.Start(context.Background(), nil); err != nil {

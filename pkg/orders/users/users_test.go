@@ -19,7 +19,7 @@ func start(t *testing.T) (*users.Function, *orderstest.Sink) {
 	auth.PasswordCost = 4 // bcrypt.MinCost: the tests check rules, not the cost
 	sink := orderstest.NewSink(t, "orders-users")
 	t.Setenv("JOBFLOW_USERS_URL", testenv.PostgresDB(t))
-	t.Setenv("ORDERS_JWT_KEY", orderstest.Key)
+	t.Setenv("ORDERS_JWT_KEY", orderstest.JWTKey)
 	t.Setenv("K_SINK", sink.URL)
 	f := users.NewFunction()
 	if err := f.Start(context.Background(), nil); err != nil {
