@@ -184,7 +184,9 @@ func TestStatusFromTheOrdersLife(t *testing.T) {
 		func() (int, string) {
 			return send(events.TypeValidated, events.SourceStock, events.ValidatedID(events.CheckStock, o.ID), events.Validated{OrderID: o.ID, Check: events.CheckStock, Reason: "only 0 left"})
 		},
-		func() (int, string) { return send(events.TypeRejected, events.SourceSaga, events.DecidedID(o.ID), decided) },
+		func() (int, string) {
+			return send(events.TypeRejected, events.SourceSaga, events.DecidedID(o.ID), decided)
+		},
 		func() (int, string) {
 			return send(events.TypeSettled, events.SourcePayment, events.SettledID(events.CheckPayment, o.ID), events.Settled{OrderID: o.ID, Check: events.CheckPayment, Action: events.ActionReleased})
 		},
