@@ -73,6 +73,7 @@ func TestRepositoryPlan(t *testing.T) {
 	wantSink := map[string]string{
 		"receiver": sink("receiver-sink"), "processor": sink("processor-sink"), "converter": sink("postgres-sink"),
 		"users": sink("orders-users-sink"), "orders": "http://" + at.BrokerIngress + "/jobflow/orders",
+		"saga": "http://" + at.BrokerIngress + "/jobflow/orders",
 	}
 	for _, f := range p.Functions {
 		got, ok := env(&f, "K_SINK")
@@ -198,7 +199,8 @@ func TestAdaptersOfPlan(t *testing.T) {
 
 func TestLocalPort(t *testing.T) {
 	topo := load(t)
-	want := map[string]int{"receiver": 8080, "query": 8081, "dialogs": 8082, "users": 8083, "orders": 8084, "notify": 8085}
+	want := map[string]int{"receiver": 8080, "query": 8081, "dialogs": 8082, "users": 8083, "orders": 8084, "notify": 8085,
+		"payment": 8086, "stock": 8087, "delivery": 8088}
 	for _, f := range topo.Functions {
 		got, err := plan.LocalPort(f, nil)
 		if err != nil || got != want[f.Name] {
