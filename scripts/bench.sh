@@ -78,7 +78,7 @@ if [ -z "${BENCH_SKIP_ORDERS:-}" ]; then
   echo
   echo "== orders: capacity, placed -> decided p50/p99 at 25/50/75 %, the sequential baseline (pkg/orders/flow TestOrdersBench; BENCH_ORDERS_CAPACITY, BENCH_ORDERS_SECONDS)"
   JOBFLOW_TEST_POSTGRES_URL="$pg" JOBFLOW_TEST_CLICKHOUSE_ADDR="$ch" JOBFLOW_BENCH_ORDERS=1 \
-    go test -count=1 -run TestOrdersBench -timeout 30m ./pkg/orders/flow | grep '^orders ' | tee "$dir/orders.txt"
+    go test -v -count=1 -run TestOrdersBench -timeout 30m ./pkg/orders/flow | grep '^orders ' | tee "$dir/orders.txt"
 fi
 echo
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
