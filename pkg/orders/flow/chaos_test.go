@@ -52,8 +52,8 @@ func TestChaos(t *testing.T) {
 	c := start(t, cfg)
 	deposits := map[int64]int64{}
 	for u := int64(2); u < 2+clients; u++ {
-		if u < clients { // users 20 and 21 have no money
-			deposits[u] = int64(perClient) * 250
+		if u < clients { // users 20 and 21 have no money; the others enough for all their orders at once
+			deposits[u] = int64(perClient) * 1000
 		}
 	}
 	plenty, none := shop(t, c, 20, deposits)
