@@ -6,4 +6,6 @@ import (
 	"github.com/jobflow/jobflow/pkg/runtime/fn/fntest"
 )
 
-func TestShapeAndSafeStart(t *testing.T) { fntest.HTTPFunction(t, New, "JOBFLOW_NOTIFY_URL", "ORDERS_JWT_KEY") }
+func TestShapeAndSafeStart(t *testing.T) {
+	fntest.HTTPFunction(t, New, "JOBFLOW_NOTIFY_URL", "ORDERS_JWT_KEY")
+}
