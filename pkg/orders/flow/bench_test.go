@@ -38,14 +38,14 @@ func TestOrdersBench(t *testing.T) {
 	}
 	capacityOrders := envInt("BENCH_ORDERS_CAPACITY", 3000)
 	seconds := envInt("BENCH_ORDERS_SECONDS", 5)
-	t.Setenv("DELIVERY_SLOTS", "100000") // couriers are not what is measured
+	t.Setenv("DELIVERY_SLOTS", "336") // the most; with 40 couriers 13,440 orders: couriers are not what is measured
 	c := start(t, newConfig(t))
 	const users = 20
 	deposits := map[int64]int64{}
 	for u := int64(1); u <= users; u++ {
 		deposits[u] = 1 << 50
 	}
-	plenty, _ := shop(t, c, 4, deposits)
+	plenty, _ := shop(t, c, 40, deposits)
 	decided := watchDecisions(t, c)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	var seq atomic.Int64
