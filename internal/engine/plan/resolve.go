@@ -20,7 +20,8 @@ type resolver struct {
 	// clusterKafka holds the bootstrap servers the manifests name; env
 	// values naming them become the local brokers.
 	clusterKafka map[string]bool
-	databases    []string // local databases named so far
+	databases    []string          // local databases named so far
+	keys         map[string]string // generated signing keys (keys.go) by <secret>.<key>
 }
 
 func newResolver(topo *manifest.Topology, s Settings, at Addresses) *resolver {
