@@ -185,4 +185,3 @@ func (b *sinkBatch) oneByOne(ctx context.Context, ps []*pending) {
 	}
 	wg.Wait()
 }
-
