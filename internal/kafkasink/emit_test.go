@@ -1,4 +1,4 @@
-package fn_test
+package kafkasink_test
 
 import (
 	"bytes"
@@ -22,6 +22,10 @@ import (
 	"github.com/jobflow/jobflow/internal/testenv"
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
 )
+
+// The functions' emitter (pkg/runtime/fn) against this ingress: its tests
+// are here, beside the ingress, so that the functions' modules do not
+// need the broker's modules to test package fn.
 
 // gate stands in front of the engine's real KafkaSink ingress (on a
 // Kafka-protocol broker) and counts what the emitter sends: it may refuse
