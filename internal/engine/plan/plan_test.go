@@ -110,8 +110,8 @@ func TestSourcesOfPlan(t *testing.T) {
 		topics             []string
 		ordered            bool
 	}{
-		"processor-source": {"processor", 0, 1, []string{"receiver-topic"}, false},
-		"converter-source": {"converter", 200, 1, []string{"receiver-topic", "processor-topic"}, false},
+		"processor-source": {"processor", 1000, 100, []string{"receiver-topic"}, false},
+		"converter-source": {"converter", 400, 100, []string{"receiver-topic", "processor-topic"}, false},
 		"pgsink-source":    {"pgsink", 16000, 1000, nil, false},
 		"chsink-source":    {"chsink", 80000, 1000, []string{"clickhouse-topic"}, false},
 		"counter-source":   {"counter", 1000, 1, []string{"dialogs.public.messages", "dialogs.public.users"}, false},
@@ -141,6 +141,23 @@ func TestSourcesOfPlan(t *testing.T) {
 	for _, s := range p.Sources {
 		if s.BatchSize != 1 {
 			t.Errorf("%s: batch size %d with OneEventPerRequest", s.Name, s.BatchSize)
+		}
+	}
+}
+
+// TestFunctionsEmitBatchesUnlessOneEventPerRequest: the engine tells every
+// function's emitter to send batches (its ingress takes them), except when
+// every hop must be one event per request, as on Knative.
+func TestFunctionsEmitBatchesUnlessOneEventPerRequest(t *testing.T) {
+	for _, one := range []bool{false, true} {
+		p, _ := build(t, plan.Settings{Namespace: "jobflow", OneEventPerRequest: one})
+		if len(p.Functions) == 0 {
+			t.Fatal("no functions")
+		}
+		for _, f := range p.Functions {
+			if got := slices.Contains(f.Env, plan.EnvEmitBatch+"=true"); got == one {
+				t.Errorf("%s with OneEventPerRequest %v: %s=true in its env is %v", f.Name, one, plan.EnvEmitBatch, got)
+			}
 		}
 	}
 }

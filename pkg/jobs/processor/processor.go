@@ -90,3 +90,11 @@ func Checksum(j job.Job) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// HandleBatch takes a batched delivery (local engine): its jobs are worked
+// on concurrently, so their sleeps overlap, and their outcomes are emitted
+// together; one invalid event fails the batch, whose events the engine
+// then delivers one by one (fn.HandleEach).
+func (p *Processor) HandleBatch(ctx context.Context, in []event.Event) ([]fn.Output, error) {
+	return fn.HandleEach(ctx, p, in)
+}
