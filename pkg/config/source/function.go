@@ -46,6 +46,9 @@ func (f *Function) Start(context.Context, map[string]string) error {
 	if err := fn.Process("CONFIG", &f.cfg); err != nil {
 		return err
 	}
+	if len(f.cfg.KafkaBrokers) == 0 || f.cfg.KafkaBrokers[0] == "" {
+		return errors.New("config-source needs CONFIG_KAFKA_BROKERS: the Kafka of the config topic")
+	}
 	log := fn.NewLogger(os.Getenv("LOG_LEVEL"), "config-source")
 	em, err := fn.NewEmitter("config-source")
 	if err != nil {
@@ -98,6 +101,10 @@ func (f *Function) Ready(context.Context) (bool, error) {
 
 // Handle serves the webhook and the manual sync.
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
+	if f.src == nil {
+		fn.WriteError(w, fn.Unavailable(errors.New("config-source is not started")))
+		return
+	}
 	if r.Method != http.MethodPost {
 		fn.WriteError(w, fn.WithStatus(http.StatusMethodNotAllowed, errors.New("POST a push event to "+WebhookPath+", or POST "+SyncPath)))
 		return

@@ -94,6 +94,9 @@ func (f *Function) Start(context.Context, map[string]string) error {
 	if err := fn.Process("CONFIG", &cfg); err != nil {
 		return err
 	}
+	if len(cfg.KafkaBrokers) == 0 || cfg.KafkaBrokers[0] == "" {
+		return errors.New("config-subscribe needs CONFIG_KAFKA_BROKERS: the Kafka of the config topic")
+	}
 	table := store.NewTable(cfg.Retain)
 	f.Service = NewService(cfg, table)
 	log := fn.NewLogger(os.Getenv("LOG_LEVEL"), "config-subscribe")
@@ -128,4 +131,10 @@ func (f *Function) Ready(context.Context) (bool, error) {
 }
 
 // Handle serves the function's paths.
-func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.ServeHTTP(w, r) }
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
+	if f.Service == nil {
+		fn.WriteError(w, fn.Unavailable(errors.New("config-subscribe is not started")))
+		return
+	}
+	f.ServeHTTP(w, r)
+}
