@@ -65,13 +65,14 @@ func env(f *plan.Function, name string) (string, bool) {
 // checks its wiring; nothing starts.
 func TestRepositoryPlan(t *testing.T) {
 	p, at := build(t, plan.Settings{Namespace: "jobflow", StateDir: "/state", Root: "/repo"})
-	if len(p.Functions) != 8 || len(p.Sources) != 5 || len(p.Adapters) != 1 || len(p.Topics) == 0 || len(p.Sinks) == 0 {
+	if len(p.Functions) != 10 || len(p.Sources) != 5 || len(p.Adapters) != 1 || len(p.Topics) == 0 || len(p.Sinks) == 0 {
 		t.Fatalf("plan: %d functions, %d sources, %d adapters, %d topics, %d sinks",
 			len(p.Functions), len(p.Sources), len(p.Adapters), len(p.Topics), len(p.Sinks))
 	}
 	sink := func(name string) string { return "http://" + ingress + "/jobflow/" + name }
 	wantSink := map[string]string{
 		"receiver": sink("receiver-sink"), "processor": sink("processor-sink"), "converter": sink("postgres-sink"),
+		"config-source": sink("config-sink"),
 	}
 	for _, f := range p.Functions {
 		got, ok := env(&f, "K_SINK")
@@ -97,7 +98,7 @@ func TestRepositoryPlan(t *testing.T) {
 			http = append(http, f.Name)
 		}
 	}
-	if !slices.Equal(http, []string{"dialogs", "query", "receiver"}) {
+	if !slices.Equal(http, []string{"config-source", "config-subscribe", "dialogs", "query", "receiver"}) {
 		t.Errorf("HTTP functions %v", http)
 	}
 }
@@ -199,7 +200,7 @@ func TestAdaptersOfPlan(t *testing.T) {
 
 func TestLocalPort(t *testing.T) {
 	topo := load(t)
-	want := map[string]int{"receiver": 8080, "query": 8081, "dialogs": 8082}
+	want := map[string]int{"receiver": 8080, "query": 8081, "dialogs": 8082, "config-subscribe": 8086, "config-source": 8087}
 	for _, f := range topo.Functions {
 		got, err := plan.LocalPort(f, nil)
 		if err != nil || got != want[f.Name] {

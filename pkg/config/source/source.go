@@ -28,7 +28,7 @@ type Config struct {
 	GitBranch     string        `envconfig:"GIT_BRANCH" default:"main" desc:"the branch that is the configuration"`
 	GitToken      string        `envconfig:"GIT_TOKEN" desc:"token for an https repository (basic auth, user git)"`
 	WebhookSecret string        `envconfig:"WEBHOOK_SECRET" desc:"secret of the push webhook (HMAC-SHA256 signature or GitLab token); empty: webhooks are not verified"`
-	PollInterval  time.Duration `envconfig:"POLL_INTERVAL" default:"30s" desc:"how often the repository is read without a webhook; 0: never"`
+	PollInterval  time.Duration `envconfig:"POLL_INTERVAL" default:"0s" desc:"how often an instance reads the repository on its own besides webhooks and the config-poll PingSource; 0: never"`
 	HookURL       string        `envconfig:"HOOK_URL" desc:"URL the local repository's post-receive hook calls; empty: JOBFLOW_FUNCTION_URL/webhook"`
 	KafkaBrokers  []string      `envconfig:"KAFKA_BROKERS" required:"true" desc:"Kafka bootstrap servers of the config topic"`
 	Topic         string        `envconfig:"TOPIC" default:"config-changes" desc:"the compacted topic of changes (one partition)"`
