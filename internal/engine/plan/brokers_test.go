@@ -187,7 +187,11 @@ func TestRepositoryBrokerPlane(t *testing.T) {
 		len(tr.Filters) != 1 || tr.Filters[0].Exact["type"] != "dev.jobflow.job.requested" {
 		t.Errorf("trigger %+v", tr)
 	}
-	if len(p.Pings) != 1 || p.Pings[0].Name != "heartbeat" || p.Pings[0].Sink != "http://"+brokerIngress+"/jobflow/jobflow" || p.Pings[0].Schedule != "* * * * *" {
+	pings := map[string]string{}
+	for _, ping := range p.Pings {
+		pings[ping.Name] = ping.Sink
+	}
+	if len(p.Pings) != 2 || pings["heartbeat"] != "http://"+brokerIngress+"/jobflow/jobflow" || pings["config-poll"] != "http://"+at.Functions["config-source"]+"/sync" {
 		t.Errorf("pings %+v", p.Pings)
 	}
 }
