@@ -92,6 +92,13 @@ func TestRepositoryPlan(t *testing.T) {
 	if s := p.Function("chsink").Scale; s.MaxScale != 3 || s.MinScale != 0 {
 		t.Errorf("chsink scale: %+v", s)
 	}
+	// A function's cluster Service URL is its activator (live configuration's client).
+	if v, _ := env(p.Function("processor"), "JOBFLOW_CONFIG_URL"); v != "http://"+at.Functions["config-subscribe"] {
+		t.Errorf("processor JOBFLOW_CONFIG_URL %q, want config-subscribe's %s", v, at.Functions["config-subscribe"])
+	}
+	if v, _ := env(p.Function("config-source"), "JOBFLOW_DIR"); v != "/state" {
+		t.Errorf("JOBFLOW_DIR %q", v)
+	}
 	var http []string
 	for _, f := range p.Functions {
 		if f.HTTP {
