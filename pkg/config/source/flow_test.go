@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobflow/jobflow/internal/browsertest"
 	"github.com/jobflow/jobflow/internal/kafkasink"
 	"github.com/jobflow/jobflow/internal/testenv"
 	"github.com/jobflow/jobflow/pkg/config/client"
@@ -356,4 +357,31 @@ func eventually(t *testing.T, ok func() bool, what string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// The page in a real browser: it shows a key's value, and a git push
+// changes it on the page live.
+func TestThePageShowsAPushedChangeLive(t *testing.T) {
+	f := newFlow(t, map[string]string{"jobs/processor/max-sleep.json": `"30s"`}, 100)
+	f.push(map[string]string{"README.md": "x"})
+	b := browsertest.New(t, 90*time.Second)
+	if err := b.Navigate(f.service + "/?key=jobs/processor/max-sleep"); err != nil {
+		t.Fatal(err)
+	}
+	const value = `document.getElementById("value").textContent`
+	if err := b.WaitFor(value+` === '"30s"' && document.getElementById("state").textContent === "live"`, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	res := f.push(map[string]string{"jobs/processor/max-sleep.json": `"750ms"`})
+	if err := b.WaitFor(value+` === '"750ms"'`, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	log, err := b.Text("#log")
+	if err != nil || !strings.Contains(log, `jobs/processor/max-sleep = "750ms" @ `+res.Revision[:12]) {
+		t.Fatalf("change log %q (%v)", log, err)
+	}
+	if rev, _ := b.Text("#revision"); rev != res.Revision[:12] {
+		t.Errorf("revision shown %q, want %s", rev, res.Revision[:12])
+	}
+	b.NoProblems(t)
 }
