@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,12 +31,13 @@ import (
 // flow is config-source and config-subscribe on a real broker, reading a
 // real Git repository that the test pushes to.
 type flow struct {
-	t               *testing.T
+	t               testing.TB
 	work            string // a clone to push from
 	source, service string // the functions' URLs
+	pushedAt        time.Time // when the last git push started
 }
 
-func git(t *testing.T, dir string, args ...string) {
+func git(t testing.TB, dir string, args ...string) {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
@@ -45,7 +47,7 @@ func git(t *testing.T, dir string, args ...string) {
 	}
 }
 
-func serve(t *testing.T, name string, f any) string {
+func serve(t testing.TB, name string, f any) string {
 	t.Helper()
 	port := testenv.FreePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -70,7 +72,7 @@ func serve(t *testing.T, name string, f any) string {
 	}
 }
 
-func newFlow(t *testing.T, files map[string]string, retain int) *flow {
+func newFlow(t testing.TB, files map[string]string, retain int) *flow {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git is not installed")
 	}
@@ -100,7 +102,7 @@ func newFlow(t *testing.T, files map[string]string, retain int) *flow {
 	return &flow{t: t, work: work, source: serve(t, "config-source", source.NewFunction()), service: serve(t, "config-subscribe", subscribe.NewFunction())}
 }
 
-func writeFiles(t *testing.T, dir string, files map[string]string) {
+func writeFiles(t testing.TB, dir string, files map[string]string) {
 	t.Helper()
 	for p, c := range files {
 		full := filepath.Join(dir, p)
@@ -122,6 +124,7 @@ func (f *flow) push(files map[string]string) source.Result {
 	writeFiles(f.t, f.work, files)
 	git(f.t, f.work, "add", "-A")
 	git(f.t, f.work, "commit", "-qm", "change")
+	f.pushedAt = time.Now()
 	git(f.t, f.work, "push", "-q", "origin", "main")
 	resp, err := http.Post(f.source+source.WebhookPath, "application/json", strings.NewReader(`{"ref":"refs/heads/main","after":"x"}`))
 	if err != nil {
@@ -189,7 +192,7 @@ func (f *flow) subscribe(keys string, lastID int64) *stream {
 }
 
 // until reads events (skipping heartbeats) up to the first of kind stop.
-func (s *stream) until(t *testing.T, stop string) []sseEvent {
+func (s *stream) until(t testing.TB, stop string) []sseEvent {
 	t.Helper()
 	var got []sseEvent
 	timeout := time.After(20 * time.Second)
@@ -348,7 +351,7 @@ func TestAFunctionsValueChangesLiveAndKeepsTheLastGoodOne(t *testing.T) {
 	}
 }
 
-func eventually(t *testing.T, ok func() bool, what string) {
+func eventually(t testing.TB, ok func() bool, what string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !ok() {
@@ -384,4 +387,27 @@ func TestThePageShowsAPushedChangeLive(t *testing.T) {
 		t.Errorf("revision shown %q, want %s", rev, res.Revision[:12])
 	}
 	b.NoProblems(t)
+}
+
+// BenchmarkGitPushToSubscriber: from git push (and its webhook) to a
+// subscriber's receipt of the change, through config-source, the KafkaSink
+// ingress, the broker and config-subscribe.
+func BenchmarkGitPushToSubscriber(b *testing.B) {
+	f := newFlow(b, map[string]string{"k.json": "0"}, 100)
+	f.push(map[string]string{"README.md": "x"})
+	sub := f.subscribe("k", 0)
+	sub.until(b, "ready")
+	var ds []time.Duration
+	b.ResetTimer()
+	for i := 1; i <= b.N; i++ {
+		f.push(map[string]string{"k.json": strconv.Itoa(i)})
+		sub.until(b, "change")
+		ds = append(ds, time.Since(f.pushedAt))
+	}
+	b.StopTimer()
+	slices.Sort(ds)
+	b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "ms-p50")
+	b.ReportMetric(float64(ds[len(ds)*99/100].Microseconds())/1000, "ms-p99")
+	b.Logf("git push → subscriber, %d pushes: p50 %s, max %s (from the start of git push: the push, the webhook, the sync, Kafka, the subscription)",
+		len(ds), ds[len(ds)/2].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond))
 }
