@@ -137,12 +137,12 @@ func TestPushThroughTheHookReachesTheWebhook(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if err := VerifyWebhook("s3cret", r.Header, body); err != nil {
-			http.Error(w, err.Error(), 401)
+			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}
 		p, ok, err := ParsePush(r.Header, body, "main")
 		if err != nil || !ok {
-			http.Error(w, "bad push", 400)
+			http.Error(w, "bad push", http.StatusBadRequest)
 			return
 		}
 		got <- p

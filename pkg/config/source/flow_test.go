@@ -32,8 +32,8 @@ import (
 // real Git repository that the test pushes to.
 type flow struct {
 	t               testing.TB
-	work            string // a clone to push from
-	source, service string // the functions' URLs
+	work            string    // a clone to push from
+	source, service string    // the functions' URLs
 	pushedAt        time.Time // when the last git push started
 }
 
