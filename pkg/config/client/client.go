@@ -79,6 +79,9 @@ func New(o Options) *Client {
 	c := &Client{o: o, values: map[string]Value{}, checks: map[string]func(json.RawMessage) error{},
 		watchers: map[string][]func(json.RawMessage, bool){}, ready: make(chan struct{})}
 	c.load()
+	if o.URL == "" {
+		c.once.Do(func() { close(c.ready) }) // nothing to wait for: the defaults are the values
+	}
 	return c
 }
 
@@ -108,7 +111,8 @@ func (c *Client) Validate(key string, check func(json.RawMessage) error) {
 	c.checks[key] = check
 }
 
-// Ready is closed once the first subscription has delivered the values.
+// Ready is closed once the first subscription has delivered the values
+// (at once without a URL).
 func (c *Client) Ready() <-chan struct{} { return c.ready }
 
 // LastID is the position of the last event seen (what a resume sends).

@@ -51,7 +51,12 @@ type Live struct {
 	maxDataSize *client.Var[int64]
 	cancel      context.CancelFunc
 	done        chan struct{}
+	started     time.Time
 }
+
+// firstValuesWait is how long a starting instance waits (not ready) for
+// its live values before it takes jobs with the environment's.
+const firstValuesWait = 2 * time.Second
 
 // NewLive binds the limits to c (not yet running).
 func NewLive(c *client.Client, cfg Config) *Live {
@@ -92,7 +97,7 @@ func (p *Processor) Start(context.Context, map[string]string) error {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p.Live.cancel, p.Live.done = cancel, make(chan struct{})
+	p.Live.cancel, p.Live.done, p.Live.started = cancel, make(chan struct{}), time.Now()
 	go func() { defer close(p.Live.done); p.Live.client.Run(ctx) }()
 	return nil
 }
@@ -104,6 +109,21 @@ func (p *Processor) Stop(context.Context) error {
 		<-p.Live.done
 	}
 	return nil
+}
+
+// Ready is the readiness probe: a starting instance takes no job until its
+// live limits arrived (or firstValuesWait passed, or there is no service),
+// so a job is not judged by the environment's limits for want of a moment.
+func (p *Processor) Ready(context.Context) (bool, error) {
+	if p.Live == nil || p.Live.started.IsZero() || time.Since(p.Live.started) > firstValuesWait {
+		return true, nil
+	}
+	select {
+	case <-p.Live.client.Ready():
+		return true, nil
+	default:
+		return false, nil
+	}
 }
 
 // limits are the limits in force now.
