@@ -76,6 +76,12 @@ if [ -z "${BENCH_SKIP_DELIVERY:-}" ]; then
   echo
   echo "== a sink's decoding of a batch of 1000 CSV events, ours and the SDK's (go test -run '^\$' -bench ReadEvents ./pkg/runtime/cebatch)"
   go test -run '^$' -bench ReadEvents -benchmem ./pkg/runtime/cebatch | tee "$dir/decode.txt"
+  echo
+  echo "== live configuration: 10,000 SSE subscribers on one instance, change -> all, reconnect storm, polling beside it (go test -run '^\$' -bench Subscribers -benchtime 1x ./pkg/config/subscribe)"
+  go test -run '^$' -bench BenchmarkSubscribers -benchtime 1x -v ./pkg/config/subscribe | tee "$dir/config.txt"
+  echo
+  echo "== live configuration: git push -> a subscriber (go test -run '^\$' -bench GitPush -benchtime 10x ./pkg/config/source)"
+  go test -run '^$' -bench BenchmarkGitPushToSubscriber -benchtime 10x -v ./pkg/config/source | tee "$dir/config-push.txt"
 fi
 if [ -z "${BENCH_SKIP_ORDERS:-}" ]; then
   echo

@@ -197,13 +197,11 @@ func TestRepositoryBrokerPlane(t *testing.T) {
 		len(tr.Filters) != 1 || tr.Filters[0].Exact["type"] != "dev.jobflow.job.requested" {
 		t.Errorf("trigger %+v", tr)
 	}
-	heartbeats := 0
+	pings := map[string]string{}
 	for _, ping := range p.Pings {
-		if ping.Name == "heartbeat" && ping.Sink == "http://"+brokerIngress+"/jobflow/jobflow" && ping.Schedule == "* * * * *" {
-			heartbeats++
-		}
+		pings[ping.Name] = ping.Sink
 	}
-	if heartbeats != 1 {
+	if pings["heartbeat"] != "http://"+brokerIngress+"/jobflow/jobflow" || pings["config-poll"] != "http://"+at.Functions["config-source"]+"/sync" {
 		t.Errorf("pings %+v", p.Pings)
 	}
 }

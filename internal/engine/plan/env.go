@@ -22,12 +22,16 @@ const (
 var secretTemplate = regexp.MustCompile(`^\{\{\s*secret:([^:\s]+):([^:\s]+)\s*\}\}$`)
 
 // baseEnv is what every process gets besides func.yaml's envs: the
-// addresses of the servers.
+// addresses of the servers, the engine's data dir and the repository root
+// (where a function that keeps local state, or reads files of the
+// repository, finds them).
 func (r *resolver) baseEnv() []string {
 	return []string{
 		"JOBFLOW_POSTGRES_URL=" + r.at.Postgres,
 		"JOBFLOW_CLICKHOUSE_ADDR=" + r.at.ClickHouse,
 		"KAFKA_BROKERS=" + strings.Join(r.at.Brokers, ","),
+		"JOBFLOW_DIR=" + r.s.StateDir,
+		"JOBFLOW_ROOT=" + r.s.Root,
 	}
 }
 

@@ -56,6 +56,7 @@ func buildFunction(r *resolver, mf manifest.Function) (Function, error) {
 	if err != nil {
 		return Function{}, err
 	}
+	env = append(env, "JOBFLOW_FUNCTION_URL="+u) // its own address (e.g. for a webhook it registers)
 	return Function{
 		Name: mf.Name, Dir: mf.Dir, Package: "./cmd/" + mf.Name,
 		Bin:  filepath.Join(r.s.StateDir, "bin", mf.Name),

@@ -74,6 +74,7 @@ func TestRepositoryPlan(t *testing.T) {
 		"receiver": sink("receiver-sink"), "processor": sink("processor-sink"), "converter": sink("postgres-sink"),
 		"users": sink("orders-users-sink"), "orders": "http://" + at.BrokerIngress + "/jobflow/orders",
 		"saga": "http://" + at.BrokerIngress + "/jobflow/orders",
+		"config-source": sink("config-sink"),
 	}
 	for _, f := range p.Functions {
 		got, ok := env(&f, "K_SINK")
@@ -93,7 +94,14 @@ func TestRepositoryPlan(t *testing.T) {
 	if s := p.Function("chsink").Scale; s.MaxScale != 3 || s.MinScale != 0 {
 		t.Errorf("chsink scale: %+v", s)
 	}
-	for name, http := range map[string]bool{"dialogs": true, "query": true, "receiver": true, "users": true, "orders": true, "notify": true,
+	// A function's cluster Service URL is its activator (live configuration's client).
+	if v, _ := env(p.Function("processor"), "JOBFLOW_CONFIG_URL"); v != "http://"+at.Functions["config-subscribe"] {
+		t.Errorf("processor JOBFLOW_CONFIG_URL %q, want config-subscribe's %s", v, at.Functions["config-subscribe"])
+	}
+	if v, _ := env(p.Function("config-source"), "JOBFLOW_DIR"); v != "/state" {
+		t.Errorf("JOBFLOW_DIR %q", v)
+	}
+	for name, http := range map[string]bool{"dialogs": true, "query": true, "receiver": true, "users": true, "orders": true, "notify": true, "config-source": true, "config-subscribe": true,
 		"processor": false, "converter": false, "pgsink": false, "chsink": false, "counter": false} {
 		if f := p.Function(name); f == nil || f.HTTP != http {
 			t.Errorf("%s: HTTP function %v, want %v", name, f != nil && f.HTTP, http)
@@ -217,7 +225,7 @@ func TestAdaptersOfPlan(t *testing.T) {
 func TestLocalPort(t *testing.T) {
 	topo := load(t)
 	want := map[string]int{"receiver": 8080, "query": 8081, "dialogs": 8082, "users": 8083, "orders": 8084, "notify": 8085,
-		"payment": 8086, "stock": 8087, "delivery": 8088}
+		"payment": 8086, "stock": 8087, "delivery": 8088, "config-subscribe": 8089, "config-source": 8090}
 	for _, f := range topo.Functions {
 		got, err := plan.LocalPort(f, nil)
 		if err != nil || got != want[f.Name] {
