@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/jobflow/jobflow/internal/engine/plan"
 	"github.com/jobflow/jobflow/internal/kafkabroker"
@@ -103,6 +104,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	close(e.ready)
 	e.statusLoop(ctx)
 	e.say("stopping...")
+	last, began := e.Status(), time.Now()
+	stops.unwind()
+	for _, l := range wrap(fmt.Sprintf("stopped in %.1fs:", time.Since(began).Seconds()), e.stopped(p, last), termWidth(e.out)) {
+		e.say("%s", l)
+	}
 	return nil
 }
 
