@@ -97,7 +97,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := e.startDataPlane(ctx, &stops, p, lns, brokers); err != nil {
 		return err
 	}
-	if err := e.startAdmin(&stops); err != nil {
+	if err := e.startAdmin(&stops, brokers); err != nil {
 		return err
 	}
 	e.printReady(p)
