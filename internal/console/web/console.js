@@ -3,7 +3,7 @@
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
-const COL_W = 150, NODE_W = 124, ROW_H = 66, NODE_H = { function: 56, default: 40 };
+const COL_W = 144, NODE_W = 112, ROW_H = 62, MIN_SCALE = 0.72, NODE_H = { function: 54, source: 52, trigger: 52, default: 40 };
 const $ = (sel) => document.querySelector(sel);
 
 const state = { graph: null, redrive: false, nodes: {}, edges: [], frame: null };
@@ -22,6 +22,12 @@ function cell(tr, text, cls) {
   if (cls) td.className = cls;
   tr.appendChild(td);
   return td;
+}
+
+// destName is the node a destination URL names (a function's), else the URL.
+function destName(url) {
+  const n = (state.graph?.nodes || []).find((n) => n.detail && n.detail.url && url && url.replace(/\/$/, "") === n.detail.url.replace(/\/$/, ""));
+  return n ? n.name : url;
 }
 
 function fmtRate(r) { return r >= 100 ? Math.round(r) + "/s" : (r || 0).toFixed(1) + "/s"; }
@@ -87,30 +93,35 @@ function draw(graph) {
   const svg = $("#flow");
   svg.textContent = "";
   const { byId, width, height } = layout(graph);
-  svg.setAttribute("width", width);
-  svg.setAttribute("height", height);
+  // Fit the width of the page, down to MIN_SCALE (then it scrolls).
+  const room = $("#flow-section").clientWidth - 32;
+  const scale = Math.max(MIN_SCALE, Math.min(1, room / width));
+  svg.setAttribute("width", Math.round(width * scale));
+  svg.setAttribute("height", Math.round(height * scale));
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  const edgeLayer = el("g", {}, svg), nodeLayer = el("g", {}, svg);
+  const edgeLayer = el("g", {}, svg), nodeLayer = el("g", {}, svg), labelLayer = el("g", { class: "labels" }, svg);
   state.edges = graph.edges.map((e) => {
     const a = byId[e.from], b = byId[e.to];
     const g = el("g", { class: "edge " + e.kind, "data-from": e.from, "data-to": e.to }, edgeLayer);
     const x1 = a.x + NODE_W, y1 = a.y + a.h / 2, x2 = b.x, y2 = b.y + b.h / 2;
     const dx = Math.max(30, (x2 - x1) / 2);
     el("path", { d: `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}` }, g);
-    const label = el("text", { x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 4, "text-anchor": "middle" }, g);
+    const lg = el("g", { class: "edge " + e.kind }, labelLayer);
+    const label = el("text", { x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 4, "text-anchor": "middle" }, lg);
     el("title", {}, g, (e.label ? e.label + ": " : "") + e.from + " → " + e.to);
-    return { e, g, label };
+    return { e, g, lg, label };
   });
   state.nodes = {};
   Object.values(byId).forEach((n) => {
     const g = el("g", { class: "node " + n.kind, "data-id": n.id, "data-kind": n.kind, "data-name": n.name,
       transform: `translate(${n.x},${n.y})` }, nodeLayer);
     el("rect", { class: "box", width: NODE_W, height: n.h }, g);
-    el("text", { class: "name", x: 8, y: 16 }, g, short(n.name, 18));
-    const stat = el("text", { class: "stat", x: 8, y: 31 }, g, n.kind);
+    el("text", { class: "name", x: 7, y: 16 }, g, short(n.name, 15));
+    const stat = el("text", { class: "stat", x: 7, y: 31 }, g, n.kind);
     const tip = Object.entries(n.detail || {}).map(([k, v]) => k + ": " + v).join("\n");
     el("title", {}, g, n.kind + " " + n.name + (tip ? "\n" + tip : ""));
     const parts = { g, stat, n };
+    if (n.kind === "source" || n.kind === "trigger") parts.stat2 = el("text", { class: "stat", x: 7, y: 45 }, g, "");
     if (n.kind === "function") {
       parts.inst = el("g", { transform: "translate(8,40)" }, g);
       parts.cold = el("text", { class: "stat", x: NODE_W - 6, y: 48, "text-anchor": "end" }, g);
@@ -139,7 +150,7 @@ function update(frame) {
       p.g.setAttribute("data-instances", sc.instances);
       p.g.setAttribute("data-requests", sc.requests);
       p.g.classList.toggle("zero", sc.instances + sc.starting === 0);
-      p.stat.textContent = `${sc.instances} inst · ${sc.in_flight} in flight` + (sc.held ? ` · ${sc.held} held` : "");
+      p.stat.textContent = `${sc.in_flight} in flight` + (sc.held ? ` · ${sc.held} held` : "");
       p.stat.classList.toggle("bad", sc.errors > 0 || f.restarts > 0);
       p.inst.textContent = "";
       const dots = [["up", sc.instances], ["starting", sc.starting], ["draining", sc.draining]];
@@ -147,14 +158,16 @@ function update(frame) {
       dots.forEach(([cls, k]) => {
         for (let j = 0; j < k && i < 9; j++, i++) el("circle", { class: "inst " + cls, cx: 4 + i * 11, cy: 4, r: 4 }, p.inst);
       });
-      if (sc.instances + sc.starting + sc.draining === 0) el("text", { class: "stat", x: 0, y: 8 }, p.inst, "scaled to zero");
+      if (sc.instances + sc.starting + sc.draining === 0) el("text", { class: "stat", x: 0, y: 8 }, p.inst, "at zero");
       p.cold.textContent = `cold ${sc.cold_starts}` + (sc.errors ? ` err ${sc.errors}` : "");
+      p.cold.classList.toggle("bad", sc.errors > 0);
     } else if (n.kind === "source" || n.kind === "trigger") {
       const s = (n.kind === "source" ? st.sources : st.triggers || {})?.[n.name];
       if (!s) return;
       delivered += s.delivered;
       p.g.setAttribute("data-delivered", s.delivered);
-      p.stat.textContent = `${fmtRate(rates[n.kind + "/" + n.name + "/delivered"])} · ${s.in_flight} in flight`;
+      p.stat.textContent = fmtRate(rates[n.kind + "/" + n.name + "/delivered"]) + ` · ${s.delivered}`;
+      p.stat2.textContent = `${s.in_flight} in flight` + (s.dead_lettered ? ` · ${s.dead_lettered} dead` : "");
       p.stat.classList.toggle("bad", s.dead_lettered + s.dropped > 0);
     } else if (n.kind === "ping") {
       const s = (st.pingsources || {})[n.name];
@@ -165,16 +178,18 @@ function update(frame) {
       p.stat.textContent = "topic";
     }
   });
-  state.edges.forEach(({ e, g, label }) => {
+  state.edges.forEach(({ e, g, lg, label }) => {
     const rate = e.counter ? rates[e.counter] || 0 : 0;
     const inflight = e.in_flight ? counts[e.in_flight] || 0 : 0;
     if (e.kind === "dead_letter") {
       const n = counts[e.counter] || 0;
       g.classList.toggle("some", n > 0);
+      lg.classList.toggle("some", n > 0);
       label.textContent = n > 0 ? `${n} dead` : "";
       return;
     }
     g.classList.toggle("live", rate > 0 || inflight > 0);
+    lg.classList.toggle("live", rate > 0 || inflight > 0);
     let text = e.counter && rate > 0 ? fmtRate(rate) : "";
     if (inflight > 0) text += (text ? " · " : "") + inflight + " in flight";
     label.textContent = text;
@@ -312,7 +327,8 @@ async function loadDeadLetters() {
       s.dataset.destination = d.destination;
       s.innerHTML = "<b></b> ";
       s.firstChild.textContent = d.count;
-      s.appendChild(document.createTextNode(d.destination));
+      s.appendChild(document.createTextNode(destName(d.destination)));
+      s.title = d.destination;
       dests.appendChild(s);
     });
     $("#dl-actions").hidden = !body.redrive;
@@ -329,7 +345,7 @@ async function loadDeadLetters() {
       tr.className = "clickable";
       tr.addEventListener("click", () => showRecord(rec));
       cell(tr, fmtTime(rec.time));
-      cell(tr, short(dl.destination, 40));
+      cell(tr, short(destName(dl.destination), 40));
       cell(tr, dl.code, "bad");
       cell(tr, ce.type);
       cell(tr, short(ce.id, 24));
