@@ -3,6 +3,7 @@
 //	jobflow up     start everything (broker, databases, functions, sources) in the foreground
 //	jobflow env    list every setting (environment variable) with its default
 //	jobflow verify counters   compare message counters with the dialogs database (exit 1 on drift)
+//	jobflow dlq list | show | redrive   read and redeliver dead letters
 package main
 
 import (
@@ -26,6 +27,7 @@ commands:
   verify counters [--dialogs-url URL] [--counters-url URL] [--wait D] [--limit N]
           compare every user's counters with count(*) in the dialogs database;
           exit 1 on any drift
+  dlq list | show | redrive    dead letters: list, show, redeliver (jobflow dlq for its flags)
 `
 
 func main() {
@@ -58,13 +60,29 @@ func main() {
 		if err = verify.RunCounters(ctx, os.Args[3:], os.Stdout); errors.Is(err, verify.ErrDrift) {
 			os.Exit(1)
 		}
+	case "dlq":
+		err = runDLQ(ctx, os.Args[2:], os.Stdout)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
 		fmt.Fprintf(os.Stderr, "jobflow: unknown command %q\n%s", os.Args[1], usage)
 		os.Exit(2)
 	}
-	if err != nil {
+	exitOn(err)
+}
+
+// exitOn ends the command for err: exit 1 when it ran and found a problem
+// (drift, an event not redriven), 2 otherwise.
+func exitOn(err error) {
+	var u usageError
+	switch {
+	case err == nil:
+	case errors.As(err, &u):
+		fmt.Fprint(os.Stderr, string(u))
+		os.Exit(2)
+	case errors.Is(err, errPartial):
+		os.Exit(1)
+	default:
 		fmt.Fprintln(os.Stderr, "jobflow:", err)
 		os.Exit(2)
 	}
