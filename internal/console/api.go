@@ -168,7 +168,9 @@ type Redriver func(ctx context.Context, ids []RecordID) (RedriveResult, error)
 // RedriveResult counts what a redrive did.
 type RedriveResult struct {
 	Delivered    int `json:"delivered"`
-	DeadLettered int `json:"dead_lettered"` // failed again: back in the dead-letter sink
+	DeadLettered int `json:"dead_lettered"` // failed again: back in the dead-letter topic
+	Aborted      int `json:"aborted"`       // no outcome in time: left where they were
+	Results      any `json:"results"`       // each letter's (internal/dlq.Result)
 }
 
 // redrive: POST /api/console/dead-letters/redrive {"records":[{topic,

@@ -94,6 +94,40 @@ func TestConsoleInABrowser(t *testing.T) {
 	wait("the dead letter listed", `[...document.querySelectorAll("#dead-letters tbody td")].some(td => td.textContent === "`+bad[:23]+`…")`, 30*time.Second)
 	wait("its destination counted", `document.querySelectorAll("#dl-destinations span[data-destination]").length >= 1`, 5*time.Second)
 
+	// A dead letter of a valid job (as if the processor had been down):
+	// selected and redriven from the page, the job gets done.
+	redo := uuid.New()
+	letter := fmt.Sprintf(`{"id":%q,"status":"create","create_date":%q,"sleep":10,"data_size":64}`, redo, time.Now().UTC().Format("2006-01-02T15:04:05.000Z"))
+	req, _ = http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/jobflow/dead-letter-sink", cfg.IngressPort), strings.NewReader(letter))
+	for k, v := range map[string]string{"ce-specversion": "1.0", "ce-id": redo.String(), "ce-source": "/jobflow/receiver", "ce-type": "dev.jobflow.job.created",
+		"ce-subject": redo.String(), "ce-partitionkey": redo.String(), "content-type": "application/json",
+		"ce-knativeerrordest": c.eng.Plan().Function("processor").URL, "ce-knativeerrorcode": "503"} {
+		req.Header.Set(k, v)
+	}
+	if code := doJSON(t, req, nil); code != http.StatusAccepted {
+		t.Fatalf("letter into dead-letter-sink: %d", code)
+	}
+	box := `#dead-letters input[data-id="` + redo.String() + `"]`
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if err := b.Click("#dl-refresh"); err != nil {
+			t.Fatal(err)
+		}
+		if b.WaitFor(`document.querySelector('`+box+`')`, 3*time.Second) == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the letter to redrive is not listed")
+		}
+	}
+	if err := b.Click(box); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Click("#dl-redrive"); err != nil {
+		t.Fatal(err)
+	}
+	wait("the redrive delivered", `document.querySelector("#dl-result").textContent.includes("1 delivered, 0 dead-lettered again")`, 60*time.Second)
+	waitFinished(t, c, 2)
+
 	if path := os.Getenv("JOBFLOW_CONSOLE_SCREENSHOT"); path != "" {
 		// Some traffic for the picture.
 		for range 20 {

@@ -301,6 +301,10 @@ async function loadTopics() {
       sel.appendChild(o);
     });
     if (cur) sel.value = cur;
+    else {
+      const busiest = topics.reduce((a, t) => (t.records > (a?.records || 0) ? t : a), null);
+      if (busiest) sel.value = busiest.name;
+    }
     await loadRecords();
   } catch (err) { $("#records tbody").textContent = err.message; }
 }
@@ -340,6 +344,7 @@ async function loadDeadLetters() {
       box.type = "checkbox";
       box.disabled = !body.redrive;
       box.dataset.record = JSON.stringify({ topic: rec.topic, partition: rec.partition, offset: rec.offset });
+      box.dataset.id = ce.id || "";
       box.addEventListener("click", (ev) => { ev.stopPropagation(); redriveButton(); });
       tr.appendChild(document.createElement("td")).appendChild(box);
       tr.className = "clickable";
