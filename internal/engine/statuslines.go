@@ -89,7 +89,7 @@ func statusLines(now time.Time, interval time.Duration, st, prev Status, width i
 	sources("trigger ", st.Triggers, prev.Triggers)
 	for _, n := range sortedKeys(st.Pings) {
 		p := st.Pings[n]
-		add("ping "+n, []string{fmt.Sprintf("fired %d", p.Fired), fmt.Sprintf("delivered %d", p.Delivered), fmt.Sprintf("dropped %d", p.Dropped)})
+		add("pingsource "+n, []string{fmt.Sprintf("fired %d", p.Fired), fmt.Sprintf("delivered %d", p.Delivered), fmt.Sprintf("dropped %d", p.Dropped)})
 	}
 	var states []string
 	for _, s := range instanceStates(st) {
@@ -98,6 +98,9 @@ func statusLines(now time.Time, interval time.Duration, st, prev Status, width i
 	if len(states) > 0 {
 		last := &states[len(states)-1]
 		*last = strings.TrimSuffix(*last, ",")
+	}
+	if len(states) == 0 {
+		return out
 	}
 	return append(out, wrap(at+"instances:", states, width)...)
 }

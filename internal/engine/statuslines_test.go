@@ -38,7 +38,7 @@ func TestStatusLinesFitTheWidth(t *testing.T) {
 			}
 		}
 		for _, want := range []string{"03:04:05 pgsink-source", "delivered 5", "1.0/s", "trigger job-requests", "retries 98765",
-			"dead-lettered 4321", "dropped 12", "filtered 77", "ping heartbeat", "fired 3", "processor 10 +2 starting -1 draining held 120 restarts 2",
+			"dead-lettered 4321", "dropped 12", "filtered 77", "pingsource heartbeat", "fired 3", "processor 10 +2 starting -1 draining held 120 restarts 2",
 			"jobflow-cdc NOT READY"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("width %d: no %q in\n%s", width, want, text)
