@@ -3,6 +3,7 @@
 //	jobflow up     start everything (broker, databases, functions, sources) in the foreground
 //	jobflow env    list every setting (environment variable) with its default
 //	jobflow verify counters   compare message counters with the dialogs database (exit 1 on drift)
+//	jobflow replay NAME --to-beginning | --offset N | --time T   deliver again from there
 //	jobflow dlq list | show | redrive   read and redeliver dead letters
 package main
 
@@ -16,7 +17,6 @@ import (
 	"syscall"
 
 	"github.com/jobflow/jobflow/internal/engine"
-	"github.com/jobflow/jobflow/pkg/counters/verify"
 )
 
 const usage = `usage: jobflow <command>
@@ -27,6 +27,9 @@ commands:
   verify counters [--dialogs-url URL] [--counters-url URL] [--wait D] [--limit N]
           compare every user's counters with count(*) in the dialogs database;
           exit 1 on any drift
+  verify all   every verifier (jobflow verify for the list); exit 1 on any drift
+  replay <source-or-trigger> --to-beginning | --offset N | --time T
+          deliver a KafkaSource's or Trigger's records again from there
   dlq list | show | redrive    dead letters: list, show, redeliver (jobflow dlq for its flags)
 `
 
@@ -47,19 +50,9 @@ func main() {
 	case "env":
 		err = engine.Usage()
 	case "verify":
-		if len(os.Args) < 3 || os.Args[2] != "counters" {
-			fmt.Fprint(os.Stderr, usage)
-			os.Exit(2)
-		}
-		// Defaults: the databases `jobflow up` starts.
-		for k, db := range map[string]string{"JOBFLOW_DIALOGS_URL": "dialogs", "JOBFLOW_COUNTERS_URL": "counters"} {
-			if os.Getenv(k) == "" {
-				os.Setenv(k, "postgres://postgres@127.0.0.1:55432/"+db+"?sslmode=disable")
-			}
-		}
-		if err = verify.RunCounters(ctx, os.Args[3:], os.Stdout); errors.Is(err, verify.ErrDrift) {
-			os.Exit(1)
-		}
+		err = runVerify(ctx, os.Args[2:], os.Stdout)
+	case "replay":
+		err = runReplay(ctx, os.Args[2:], os.Stdout)
 	case "dlq":
 		err = runDLQ(ctx, os.Args[2:], os.Stdout)
 	case "help", "-h", "--help":
