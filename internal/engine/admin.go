@@ -64,6 +64,7 @@ func (e *Engine) startAdmin(stops *stack) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.Handler())
 	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, e.Status()) })
+	mux.HandleFunc("POST /replay", e.serveReplay)
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", e.cfg.AdminPort))
 	if err != nil {
 		return fmt.Errorf("admin port: %w", err)
