@@ -5,7 +5,6 @@
 //	jobflow verify counters   compare message counters with the dialogs database (exit 1 on drift)
 //	jobflow replay NAME --to-beginning | --offset N | --time T   deliver again from there
 //	jobflow dlq list | show | redrive   read and redeliver dead letters
-//	jobflow verify orders     check the orders invariants in the services' databases (exit 1 on a violation)
 package main
 
 import (
@@ -28,9 +27,6 @@ commands:
   verify counters [--dialogs-url URL] [--counters-url URL] [--wait D] [--limit N]
           compare every user's counters with count(*) in the dialogs database;
           exit 1 on any drift
-  verify orders [--postgres-url URL] [--<service>-url URL] [--wait D] [--limit N]
-          check the orders invariants (money, stock, couriers, decisions,
-          reserves, messages) in the services' databases; exit 1 on any violation
   verify all   every verifier (jobflow verify for the list); exit 1 on any drift
   replay <source-or-trigger> --to-beginning | --offset N | --time T
           deliver a KafkaSource's or Trigger's records again from there

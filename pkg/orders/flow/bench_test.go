@@ -43,7 +43,7 @@ func TestOrdersBench(t *testing.T) {
 	const users = 20
 	deposits := map[int64]int64{}
 	for u := int64(1); u <= users; u++ {
-		deposits[u] = 1 << 50
+		deposits[u] = events.MaxAmountCents
 	}
 	plenty, _ := shop(t, c, 40, deposits)
 	decided := watchDecisions(t, c)
