@@ -18,6 +18,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jobflow/jobflow/pkg/orders/events"
@@ -85,35 +86,68 @@ type Service struct {
 // Check is delivery.
 func (s *Service) Check() events.Check { return events.CheckDelivery }
 
-// Reserve books the first courier free in the order's window. Bookings of
-// one window are serialised by a lock on its first slot, so concurrent
-// orders take different couriers instead of failing on the primary key.
+// Reserve books a courier for the earliest free slot of the order's window.
+// Bookings are not serialised: the bookings table's primary key (courier,
+// slot) decides between concurrent orders. Each order tries the couriers
+// free in the earliest slot in its own order (derived from the order id), so
+// concurrent orders mostly take different couriers; one that loses a
+// (courier, slot) to another (the insert waits for that one to commit and
+// then does nothing) takes the next candidate, and reads the candidates
+// again when it ran out of them. A lock over the whole window would
+// serialise every order placed in the same hour behind one another.
 func (s *Service) Reserve(ctx context.Context, tx pgx.Tx, p events.Placed) (bool, string, error) {
 	first := p.PlacedAt.Add(s.cfg.Lead).Truncate(SlotLength).Add(SlotLength).UTC()
 	last := first.Add(time.Duration(s.cfg.Slots-1) * SlotLength)
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7463118, $1)`, int32(first.Unix()/int64(SlotLength/time.Second))); err != nil {
-		return false, "", err
+	for {
+		candidates, err := s.freeSlots(ctx, tx, p.OrderID, first, last)
+		if err != nil {
+			return false, "", err
+		}
+		if len(candidates) == 0 {
+			reason := fmt.Sprintf("no courier free from %s to %s", first.Format(time.RFC3339), last.Add(SlotLength).Format(time.RFC3339))
+			_, err := tx.Exec(ctx, `INSERT INTO reserves (order_id, state, reason) VALUES ($1, 'refused', $2)`, p.OrderID, reason)
+			return false, reason, err
+		}
+		for _, c := range candidates {
+			tag, err := tx.Exec(ctx, `INSERT INTO bookings (courier_id, slot, order_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, c.courier, c.slot, p.OrderID)
+			if err != nil {
+				return false, "", err
+			}
+			if tag.RowsAffected() == 1 {
+				_, err = tx.Exec(ctx, `INSERT INTO reserves (order_id, courier_id, slot, state) VALUES ($1, $2, $3, 'reserved')`, p.OrderID, c.courier, c.slot)
+				return err == nil, "", err
+			}
+		}
+		// Every candidate was taken meanwhile (committed: the insert waited
+		// for it): read the free slots again, which no longer list them.
 	}
-	var courier int64
-	var slot time.Time
-	err := tx.QueryRow(ctx, `
-SELECT c.id, s.slot FROM generate_series($1::timestamptz, $2::timestamptz, interval '1 hour') AS s (slot)
-CROSS JOIN couriers c
-WHERE NOT EXISTS (SELECT 1 FROM bookings b WHERE b.courier_id = c.id AND b.slot = s.slot)
-ORDER BY s.slot, c.id LIMIT 1`, first, last).Scan(&courier, &slot)
-	if errors.Is(err, pgx.ErrNoRows) {
-		reason := fmt.Sprintf("no courier free from %s to %s", first.Format(time.RFC3339), last.Add(SlotLength).Format(time.RFC3339))
-		_, err := tx.Exec(ctx, `INSERT INTO reserves (order_id, state, reason) VALUES ($1, 'refused', $2)`, p.OrderID, reason)
-		return false, reason, err
-	}
+}
+
+type courierSlot struct {
+	courier int64
+	slot    time.Time
+}
+
+// freeSlots lists each courier's earliest free slot in [first, last],
+// earliest first; couriers free in the same slot in an order of their own
+// for each order.
+func (s *Service) freeSlots(ctx context.Context, tx pgx.Tx, order uuid.UUID, first, last time.Time) ([]courierSlot, error) {
+	rows, err := tx.Query(ctx, `
+SELECT c.id, f.slot FROM couriers c
+CROSS JOIN LATERAL (
+	SELECT s.slot FROM generate_series($1::timestamptz, $2::timestamptz, interval '1 hour') AS s (slot)
+	WHERE NOT EXISTS (SELECT 1 FROM bookings b WHERE b.courier_id = c.id AND b.slot = s.slot)
+	ORDER BY s.slot LIMIT 1) f
+ORDER BY f.slot, md5(c.id::text || $3::text)`, first, last, order.String())
 	if err != nil {
-		return false, "", err
+		return nil, fmt.Errorf("free slots: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO bookings (courier_id, slot, order_id) VALUES ($1, $2, $3)`, courier, slot, p.OrderID); err != nil {
-		return false, "", err
+	var out []courierSlot
+	var c courierSlot
+	if _, err := pgx.ForEachRow(rows, []any{&c.courier, &c.slot}, func() error { out = append(out, c); return nil }); err != nil {
+		return nil, fmt.Errorf("free slots: %w", err)
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO reserves (order_id, courier_id, slot, state) VALUES ($1, $2, $3, 'reserved')`, p.OrderID, courier, slot)
-	return err == nil, "", err
+	return out, nil
 }
 
 // Settle assigns the booked courier (confirmed) or frees the slot (rejected).

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -79,7 +80,7 @@ func TestOrdersBench(t *testing.T) {
 	last := decided.wait(t, ids, 5*time.Minute)
 	capacity := float64(capacityOrders) / last.Sub(begin).Seconds()
 	t.Logf("capacity: %d orders decided in %.2fs: %.0f orders/s", capacityOrders, last.Sub(begin).Seconds(), capacity)
-	fmt.Printf("orders capacity: %.0f orders/s (%d orders, 32 senders)\n", capacity, capacityOrders)
+	fmt.Printf("orders capacity: %.0f orders/s (%d orders, 32 senders; %s)\n", capacity, capacityOrders, outcomes(t, c, ids))
 
 	// Latency at 25, 50, 75 % of capacity.
 	for _, pct := range []int{25, 50, 75} {
@@ -94,7 +95,7 @@ func TestOrdersBench(t *testing.T) {
 		})
 		decided.wait(t, ids, 5*time.Minute)
 		p50, p99 := percentiles(decided.latencies(ids))
-		fmt.Printf("orders scatter-gather at %d%% (%.0f/s, %d orders): placed → decided p50 %s p99 %s\n", pct, rate, len(ids), p50, p99)
+		fmt.Printf("orders scatter-gather at %d%% (%.0f/s, %d orders): placed → decided p50 %s p99 %s (%s)\n", pct, rate, len(ids), p50, p99, outcomes(t, c, ids))
 	}
 
 	// The sequential baseline: payment, then stock, then delivery.
@@ -249,4 +250,26 @@ func watchDecisions(t *testing.T, c *cluster) *decisions {
 		}()
 	}
 	return d
+}
+
+// outcomes says how the saga decided ids: confirmed, rejected, and of those
+// how many by the deadline sweep (timeout), which a fast run should not see.
+func outcomes(t *testing.T, c *cluster, ids []uuid.UUID) string {
+	t.Helper()
+	got := sagaStatus(t, c)
+	confirmed, rejected, timeouts := 0, 0, 0
+	why := map[string]int{}
+	for _, id := range ids {
+		switch st := got[id]; {
+		case st[0] == "confirmed":
+			confirmed++
+		case strings.HasPrefix(st[1], "timeout"):
+			timeouts++
+			rejected++
+			why[st[1]]++
+		default:
+			rejected++
+		}
+	}
+	return fmt.Sprintf("%d confirmed, %d rejected, %d of them by timeout %v", confirmed, rejected, timeouts, why)
 }
