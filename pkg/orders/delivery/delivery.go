@@ -87,14 +87,13 @@ type Service struct {
 func (s *Service) Check() events.Check { return events.CheckDelivery }
 
 // Reserve books a courier for the earliest free slot of the order's window.
-// Bookings are not serialised: the bookings table's primary key (courier,
-// slot) decides between concurrent orders. Each order tries the couriers
-// free in the earliest slot in its own order (derived from the order id), so
-// concurrent orders mostly take different couriers; one that loses a
-// (courier, slot) to another (the insert waits for that one to commit and
-// then does nothing) takes the next candidate, and reads the candidates
-// again when it ran out of them. A lock over the whole window would
-// serialise every order placed in the same hour behind one another.
+// Bookings are not serialised over the window (that made every order placed
+// in the same hour wait for the one before): each order tries the couriers
+// free in the earliest slot in an order of its own (derived from the order
+// id), skips a (courier, slot) that another order is booking right now (a
+// lock it only tries, never waits for) and lets the bookings table's primary
+// key refuse one booked meanwhile. When every candidate was busy it reads
+// the free slots again.
 func (s *Service) Reserve(ctx context.Context, tx pgx.Tx, p events.Placed) (bool, string, error) {
 	first := p.PlacedAt.Add(s.cfg.Lead).Truncate(SlotLength).Add(SlotLength).UTC()
 	last := first.Add(time.Duration(s.cfg.Slots-1) * SlotLength)
@@ -109,18 +108,42 @@ func (s *Service) Reserve(ctx context.Context, tx pgx.Tx, p events.Placed) (bool
 			return false, reason, err
 		}
 		for _, c := range candidates {
-			tag, err := tx.Exec(ctx, `INSERT INTO bookings (courier_id, slot, order_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, c.courier, c.slot, p.OrderID)
+			booked, err := book(ctx, tx, c, p.OrderID)
 			if err != nil {
 				return false, "", err
 			}
-			if tag.RowsAffected() == 1 {
+			if booked {
 				_, err = tx.Exec(ctx, `INSERT INTO reserves (order_id, courier_id, slot, state) VALUES ($1, $2, $3, 'reserved')`, p.OrderID, c.courier, c.slot)
 				return err == nil, "", err
 			}
 		}
-		// Every candidate was taken meanwhile (committed: the insert waited
-		// for it): read the free slots again, which no longer list them.
+		// Every candidate was being booked by another order or is booked
+		// now: let those commit, then read the free slots again.
+		select {
+		case <-ctx.Done():
+			return false, "", ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
+}
+
+// book books c for order unless another order is booking it right now or
+// booked it already. The lock on (courier, slot), held until tx ends, is
+// only tried: an order never waits for another.
+func book(ctx context.Context, tx pgx.Tx, c courierSlot, order uuid.UUID) (bool, error) {
+	var locked bool
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, $2)`,
+		int32(c.courier), int32(c.slot.Unix()/int64(SlotLength/time.Second))).Scan(&locked); err != nil {
+		return false, fmt.Errorf("lock courier %d at %s: %w", c.courier, c.slot, err)
+	}
+	if !locked {
+		return false, nil
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO bookings (courier_id, slot, order_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, c.courier, c.slot, order)
+	if err != nil {
+		return false, fmt.Errorf("book courier %d at %s: %w", c.courier, c.slot, err)
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 type courierSlot struct {

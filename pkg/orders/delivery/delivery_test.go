@@ -5,12 +5,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jobflow/jobflow/pkg/orders/delivery"
 	"github.com/jobflow/jobflow/pkg/orders/events"
 	"github.com/jobflow/jobflow/pkg/orders/orderstest"
+	"github.com/jobflow/jobflow/pkg/runtime/pgdb"
 )
 
 // TestDelivery: couriers are admin-only; 3 couriers × 2 slots take 6 of 10
@@ -82,5 +84,62 @@ func TestDelivery(t *testing.T) {
 	_, reply = orderstest.Send(t, h, orderstest.PlacedEvent(t, orderstest.Placed(2, 1, 1, 100)))
 	if v := orderstest.Validated(t, reply); !v.OK {
 		t.Fatalf("a freed slot is not taken: %+v", v)
+	}
+}
+
+// TestReservesOfOneWindowDoNotWait: an order's reserve does not wait for
+// another order of the same window still in flight (its transaction open):
+// orders placed in the same hour share a window, and a lock over it made
+// every delivery wait for the one before, so under load the orders piled up
+// and were rejected by the saga's deadline instead of decided by the answers.
+func TestReservesOfOneWindowDoNotWait(t *testing.T) {
+	f, url := orderstest.StartParticipant(t, delivery.Spec)
+	h := f.Handle
+	admin := orderstest.Token(t, 1, true)
+	for _, n := range []string{"ann", "bob"} {
+		if code, body := orderstest.Call(t, h, "POST", "/couriers", admin, `{"name":"`+n+`"}`, nil); code != 201 {
+			t.Fatalf("create: %d %s", code, body)
+		}
+	}
+	ctx := context.Background()
+	db, err := pgdb.Open(ctx, "delivery database", url, delivery.Schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	svc, err := delivery.Spec.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inFlight, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = inFlight.Rollback(ctx) }()
+	first := orderstest.Placed(2, 1, 1, 100)
+	if ok, reason, err := svc.Reserve(ctx, inFlight, first); err != nil || !ok {
+		t.Fatalf("first reserve: %v %q %v", ok, reason, err)
+	}
+
+	second := orderstest.Placed(3, 1, 1, 100)
+	answered := make(chan events.Validated, 1)
+	go func() {
+		_, reply := orderstest.Send(t, h, orderstest.PlacedEvent(t, second))
+		answered <- orderstest.Validated(t, reply)
+	}()
+	select {
+	case v := <-answered:
+		if !v.OK {
+			t.Fatalf("second order refused while a courier is free: %+v", v)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the second order's reserve waits for the first order's transaction (same window)")
+	}
+	if err := inFlight.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var pairs, bookings int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(DISTINCT (courier_id, slot)), count(*) FROM bookings`).Scan(&pairs, &bookings); err != nil || pairs != 2 || bookings != 2 {
+		t.Fatalf("bookings: %d distinct courier-slots of %d (%v)", pairs, bookings, err)
 	}
 }
