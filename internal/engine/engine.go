@@ -99,6 +99,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := e.startAdmin(&stops); err != nil {
 		return err
 	}
+	e.startObserve(&stops, p, brokers)
 	e.printReady(p)
 	close(e.ready)
 	e.statusLoop(ctx)
