@@ -116,6 +116,7 @@ func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fn.WriteError(w, in.readError(err))
 		return
 	}
+	defer traceHop(r, in.kind, s, e).End()
 	ctx := binding.WithForceBinary(r.Context())
 	if s.Structured {
 		ctx = binding.WithForceStructured(r.Context())

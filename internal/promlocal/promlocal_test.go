@@ -125,4 +125,3 @@ func equal(a, b map[string]string) bool {
 	}
 	return true
 }
-

@@ -12,8 +12,10 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jobflow/jobflow/pkg/runtime/delivery"
+	"github.com/jobflow/jobflow/pkg/runtime/tracing"
 )
 
 // sinkEnv is the environment variable holding the address of an output.
@@ -76,6 +78,9 @@ func (e *Emitter) Send(ctx context.Context, output string, ev event.Event) error
 	if target == "" {
 		return fmt.Errorf("no sink for output %q (%s is empty)", output, sinkEnv(output))
 	}
+	ctx, span := tracing.Start(ctx, "emit "+output, trace.SpanKindProducer, ev.Subject())
+	defer span.End()
+	tracing.ToEvent(ctx, &ev) // the trace goes on in Kafka as ce_traceparent
 	a := emitRetry.Do(ctx, func(ctx context.Context, _ int) delivery.Attempt { return e.sendOnce(ctx, target, ev) })
 	if a.OK() {
 		emitted.WithLabelValues(e.function, output, "ok").Inc()
@@ -97,6 +102,7 @@ func (e *Emitter) sendOnce(ctx context.Context, target string, ev event.Event) d
 	if err := cehttp.WriteRequest(ctx, binding.ToMessage(&ev), req); err != nil {
 		return delivery.Attempt{Status: http.StatusBadRequest, Err: fmt.Errorf("encode event: %w", err)}
 	}
+	tracing.ToHeader(ctx, req.Header)
 	resp, err := e.client.Do(req)
 	if err != nil {
 		return delivery.Failed(err)
