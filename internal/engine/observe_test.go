@@ -138,7 +138,7 @@ func waitScraped(t *testing.T, port int, want []string) {
 				} `json:"result"`
 			} `json:"data"`
 		}
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/query?query=max_over_time(up%5B10m%5D)==1", port))
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/query?query=max_over_time(up%%5B10m%%5D)==1", port))
 		if err == nil {
 			_ = json.NewDecoder(resp.Body).Decode(&body)
 			resp.Body.Close()

@@ -140,7 +140,7 @@ func (p processor) OnEnd(ro sdktrace.ReadOnlySpan) {
 	if kvs := ro.Attributes(); len(kvs) > 0 {
 		span.Attributes = make(map[string]string, len(kvs))
 		for _, kv := range kvs {
-			span.Attributes[string(kv.Key)] = kv.Value.Emit()
+			span.Attributes[string(kv.Key)] = kv.Value.String()
 		}
 	}
 	p.s.Add(span)
