@@ -5,7 +5,10 @@
 #  2. runs bench/jobflow-bench: raw CopyFrom / PrepareBatch (the limits), the
 #     naive sinks, pgsink and chsink fed through the local engine from Kafka,
 #     ClickHouse's Kafka table engine on the same topic, latency at half load
-#     (sizes: BENCH_PG_ROWS, BENCH_CH_ROWS, ...: `go run ./bench/jobflow-bench env`);
+#     (sizes: BENCH_PG_ROWS, BENCH_CH_ROWS, ...: `go run ./bench/jobflow-bench env`),
+#     and end to end: POST /create/job until queryable, for jobflow batched,
+#     one event per request and the plain-Kafka baseline (bench/baseline),
+#     GET /info under load (BENCH_ONLY=e2e alone, BENCH_E2E_SHORT=1 short);
 #  3. runs the counters benchmark (pkg/counters/counter) on the same PostgreSQL;
 #  4. runs the delivery and batch encoding (internal/kafkasource), broker
 #     path against KafkaSource path (internal/trigger), activator

@@ -100,7 +100,7 @@ func (b *broker) Close() {
 func runBroker() error {
 	c, err := kfake.NewCluster(kfake.Ports(0), kfake.DefaultNumPartitions(1),
 		kafkabroker.InMemory(),
-		kfake.SeedTopics(partitions, pgTopic, chTopic), kfake.SeedTopics(1, "dead-letter-topic"))
+		kfake.SeedTopics(partitions, pgTopic, chTopic, "receiver-topic", "processor-topic"), kfake.SeedTopics(1, "dead-letter-topic"))
 	if err != nil {
 		return fmt.Errorf("kfake: %w", err)
 	}

@@ -10,7 +10,11 @@
 //     KafkaSources (triggers/) into the sink functions (functions/);
 //   - ClickHouse's own Kafka table engine draining the same CSV topic;
 //   - the delivery latency the sinks add at half their measured rate, with
-//     the Kafka engine reading the same topic side by side.
+//     the Kafka engine reading the same topic side by side;
+//   - end to end (e2e.go): HTTP POST /create/job until the job is finish in
+//     PostgreSQL and both its rows are in ClickHouse, for jobflow batched,
+//     jobflow one event per request and the plain-Kafka baseline
+//     (bench/baseline), and GET /info/<id> under load.
 //
 // It prints a Markdown table; docs/BENCHMARKS.md explains it.
 package main
@@ -43,7 +47,8 @@ type options struct {
 	Rates          map[string]float64 `envconfig:"BENCH_RATES" desc:"for latency runs without the sinks part: the drain rates to feed at, e.g. pgsink:90000,chsink:200000"`
 	Fed            map[string]float64 `envconfig:"BENCH_FED" desc:"for latency runs: take these fed capacities instead of measuring them (no ramp), so that two runs feed the same rates, e.g. chsink:112000"`
 	Sinks          []string           `envconfig:"BENCH_SINKS" default:"pgsink,chsink" desc:"the sinks the drain and latency parts run"`
-	Only           []string           `envconfig:"BENCH_ONLY" desc:"run only these parts (raw,naive,sinks,kafka-engine,latency); empty: all"`
+	Only           []string           `envconfig:"BENCH_ONLY" desc:"run only these parts (raw,naive,sinks,kafka-engine,latency,e2e); empty: all"`
+	E2E            e2eOptions         `envconfig:"BENCH_E2E"`
 	Out            string             `envconfig:"BENCH_OUT" desc:"also write the table to this file"`
 	Debug          bool               `envconfig:"BENCH_DEBUG" desc:"print the engine's state in drain runs, a 250 ms latency timeline, stalls of the bench and broker processes and the broker's GC trace"`
 	CPUProfile     string             `envconfig:"BENCH_CPUPROFILE" desc:"write a CPU profile of the bench process (engine, dispatcher, producer; the broker runs in a child process) to this file"`
@@ -135,6 +140,8 @@ type bench struct {
 	ctx     context.Context
 	results []result
 	rates   map[string]float64
+	e2e     []e2eResult
+	info    []infoResult
 }
 
 func (b *bench) say(format string, args ...any) {
@@ -154,6 +161,10 @@ func (b *bench) table() string {
 	var s strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&s, "jobflow-bench on %s, %s, load before: %s\n\n", host, time.Now().Format("2006-01-02 15:04"), loadavg())
+	if len(b.results) == 0 {
+		s.WriteString(b.e2eTable())
+		return s.String()
+	}
 	fmt.Fprintf(&s, "| run | what | rows | time | rows/s | p50 | p99 | note |\n|---|---|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range b.results {
 		fmt.Fprintf(&s, "| %s | %s | %d | %s | %.0f | %s | %s | %s |\n", r.name, r.what, r.rows,
@@ -172,6 +183,7 @@ func (b *bench) table() string {
 	ratio("chsink", "naive chsink")
 	ratio("chsink", "naive chsink ×4")
 	ratio("chsink", "ClickHouse Kafka engine")
+	s.WriteString(b.e2eTable())
 	return s.String()
 }
 

@@ -22,6 +22,7 @@ func (b *bench) run() error {
 		{"sinks", b.sinks},
 		{"naive", b.naive},
 		{"latency", b.latency},
+		{"e2e", b.endToEnd},
 	} {
 		if !b.o.wants(p.name) && !(p.name == "sinks" && b.o.wants("kafka-engine")) {
 			continue
