@@ -36,7 +36,7 @@ func TestOneJobIsOneTrace(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("create job: %d", code)
 	}
-	want := []string{"receiver", "emit default", "KafkaSink receiver-sink", "deliver processor-source", "processor",
+	want := []string{"receiver", "emit K_SINK", "KafkaSink receiver-sink", "deliver processor-source", "processor",
 		"KafkaSink processor-sink", "deliver converter-source", "converter", "KafkaSink postgres-sink", "KafkaSink clickhouse-sink",
 		"pgsink write", "chsink write"}
 	var last string

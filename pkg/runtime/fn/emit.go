@@ -78,7 +78,7 @@ func (e *Emitter) Send(ctx context.Context, output string, ev event.Event) error
 	if target == "" {
 		return fmt.Errorf("no sink for output %q (%s is empty)", output, sinkEnv(output))
 	}
-	ctx, span := tracing.Start(ctx, "emit "+output, trace.SpanKindProducer, ev.Subject())
+	ctx, span := tracing.Start(ctx, "emit "+sinkEnv(output), trace.SpanKindProducer, ev.Subject())
 	defer span.End()
 	tracing.ToEvent(ctx, &ev) // the trace goes on in Kafka as ce_traceparent
 	a := emitRetry.Do(ctx, func(ctx context.Context, _ int) delivery.Attempt { return e.sendOnce(ctx, target, ev) })
