@@ -69,6 +69,7 @@ func (e *Engine) startAdmin(stops *stack) error {
 		mux.Handle("/traces", e.traces.Handler())
 		mux.Handle("/traces/", e.traces.Handler())
 	}
+	mux.HandleFunc("POST /replay", e.serveReplay)
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", e.cfg.AdminPort))
 	if err != nil {
 		return fmt.Errorf("admin port: %w", err)
