@@ -82,6 +82,13 @@ type Matcher interface {
 	Match(ctx context.Context, e *event.Event) bool
 }
 
+// HeaderScreen is a Matcher that can refuse some records from their
+// headers alone, before their event is built (package trigger): Rejects
+// is true only for a valid CloudEvent record Match would surely refuse.
+type HeaderScreen interface {
+	Rejects(headers []*sarama.RecordHeader) bool
+}
+
 // Replier stores a reply in the broker (package trigger).
 type Replier interface {
 	Reply(ctx context.Context, e *event.Event) error
@@ -124,6 +131,7 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	if cfg.Trigger != nil {
 		d.deliverer = &triggered{retrier: &retrier, replies: cfg.Trigger.Replies}
 		d.broker, d.filter = true, cfg.Trigger.Filter
+		d.headers, _ = cfg.Trigger.Filter.(HeaderScreen)
 	}
 	switch {
 	case cfg.Ordered:
