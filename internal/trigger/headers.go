@@ -91,27 +91,29 @@ func headerRuleList(filters []eventingv1.SubscriptionsAPIFilter) []headerRule {
 // attribute is missing or does not match (as knative's, whose result does
 // not depend on the order it checks them in).
 func leafRule(m map[string]string, match func(s, v string) bool) headerRule {
+	l := &leaf{match: match}
 	for k, v := range m {
 		if k == "" || v == "" {
 			return nil // knative refuses to build it: skipped
 		}
+		l.keys = append(l.keys, newAttrKey(k, v))
 	}
-	return &leaf{m: m, match: match}
+	return l
 }
 
 type leaf struct {
-	m     map[string]string
+	keys  []attrKey
 	match func(s, v string) bool
 }
 
 func (l *leaf) screen(h recordHeaders) verdict {
 	all := true
-	for k, v := range l.m {
+	for _, k := range l.keys {
 		s, found, ok := h.lookup(k)
 		switch {
 		case !ok:
 			all = false
-		case !found || !l.match(s, v):
+		case !found || !l.match(s, k.want):
 			return verdict{eventfilter.FailFilter, true}
 		}
 	}
@@ -123,16 +125,24 @@ func (l *leaf) screen(h recordHeaders) verdict {
 
 // attributesRule is spec.filter.attributes: an attribute missing or empty
 // fails an empty (any) value, else its value must be equal.
-type attributesRule map[string]string
+func attributesRule(m map[string]string) headerRule {
+	a := attributesScreen{}
+	for k, v := range m {
+		a = append(a, newAttrKey(k, v))
+	}
+	return a
+}
 
-func (a attributesRule) screen(h recordHeaders) verdict {
+type attributesScreen []attrKey
+
+func (a attributesScreen) screen(h recordHeaders) verdict {
 	all := true
-	for k, v := range a {
+	for _, k := range a {
 		s, found, ok := h.lookup(k)
 		switch {
 		case !ok:
 			all = false
-		case !found || (v == eventingv1.TriggerAnyFilter && s == "") || (v != eventingv1.TriggerAnyFilter && v != s):
+		case !found || (k.want == eventingv1.TriggerAnyFilter && s == "") || (k.want != eventingv1.TriggerAnyFilter && k.want != s):
 			return verdict{eventfilter.FailFilter, true}
 		}
 	}
@@ -208,26 +218,47 @@ func (unsureRule) screen(recordHeaders) verdict { return unsure }
 // binary-mode CloudEvents 1.0 record (checked by binaryHeaders).
 type recordHeaders []*sarama.RecordHeader
 
-// lookup is what knative's LookupAttribute would find for attribute k in
-// the record's event: its value and whether it is present (found). ok is
-// false when the headers cannot tell (see the file's comment).
-func (h recordHeaders) lookup(k string) (v string, found, ok bool) {
+// attrKey is an attribute a filter names, with the value it wants and
+// how the headers tell it.
+type attrKey struct {
+	want   string
+	header string // the header that holds it
+	how    attrKind
+}
+
+type attrKind int
+
+const (
+	undecidable attrKind = iota // only the event tells
+	standard                    // a string attribute the event always has ("" if unset)
+	extension                   // present only if its header is
+)
+
+func newAttrKey(k, want string) attrKey {
 	switch k {
 	case "type", "id", "subject":
-		v, found = h.get("ce_" + k)
-		return v, true, true // present or not, the attribute reads as a string
+		return attrKey{want, "ce_" + k, standard}
 	case "datacontenttype":
-		v, _ = h.get("content-type")
-		return v, true, true
+		return attrKey{want, "content-type", standard}
 	case "specversion", "time", "source", "dataschema", "schemaurl", "datamediatype", "datacontentencoding",
 		"knativekafkapartition", "knativekafkaoffset", "kafkaoffset", "kafkapartition", "kafkatopic":
-		return "", false, false
+		return attrKey{want: want}
 	}
 	if !validName([]byte(k)) {
+		return attrKey{want: want}
+	}
+	return attrKey{want, "ce_" + k, extension}
+}
+
+// lookup is what knative's LookupAttribute would find for k in the
+// record's event: its value and whether it is present (found). ok is
+// false when the headers cannot tell (see the file's comment).
+func (h recordHeaders) lookup(k attrKey) (v string, found, ok bool) {
+	if k.how == undecidable {
 		return "", false, false
 	}
-	v, found = h.get("ce_" + k)
-	return v, found, true
+	v, found = h.get(k.header)
+	return v, found || k.how == standard, true
 }
 
 // get is the value of the header named key (any case).
@@ -266,39 +297,67 @@ func binaryHeaders(headers []*sarama.RecordHeader) (recordHeaders, bool) {
 			}
 			continue
 		}
-		name := strings.ToLower(string(k[3:]))
-		v := string(x.Value)
-		switch name {
-		case "specversion":
-			version = v == event.CloudEventsVersionV1
-		case "id":
-			id = v != ""
-		case "type":
-			typ = v != ""
-		case "source":
-			u, err := url.Parse(v)
-			source = err == nil && u.String() != ""
-		case "dataschema":
-			if u, err := url.Parse(v); err != nil || u.String() == "" {
+		name, v := k[3:], x.Value
+		switch {
+		case is(name, "specversion"):
+			version = string(v) == event.CloudEventsVersionV1
+		case is(name, "id"):
+			id = len(v) > 0
+		case is(name, "type"):
+			typ = len(v) > 0
+		case is(name, "source"):
+			source = validURIRef(v)
+		case is(name, "dataschema"):
+			if !validURIRef(v) {
 				return nil, false
 			}
-		case "time":
-			if _, err := types.ParseTime(v); err != nil {
+		case is(name, "time"):
+			if _, err := types.ParseTime(string(v)); err != nil {
 				return nil, false
 			}
-		case "datacontenttype":
+		case is(name, "datacontenttype"):
 			return nil, false // besides content-type: the SDK's reader decides
-		case "subject":
-			if v == "" {
+		case is(name, "subject"):
+			if len(v) == 0 {
 				return nil, false
 			}
-		default:
-			if !validName([]byte(name)) {
-				return nil, false
-			}
+		case !validNameFold(name):
+			return nil, false
 		}
 	}
 	return headers, version && id && source && typ
+}
+
+func is(b []byte, name string) bool { return bytes.EqualFold(b, []byte(name)) }
+
+// validURIRef: b parses as a non-empty URI reference, as the SDK requires
+// of source and dataschema; a plain path (no colon, no escapes) is one.
+func validURIRef(b []byte) bool {
+	plain := len(b) > 0
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("/-._~", c) >= 0) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return true
+	}
+	u, err := url.Parse(string(b))
+	return err == nil && u.String() != ""
+}
+
+// validNameFold: an attribute name once lower-cased.
+func validNameFold(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func hasPrefixFold(b []byte, prefix string) bool {
