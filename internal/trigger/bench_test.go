@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +32,10 @@ const triggersPerBroker = 10
 // sinkTopic is the KafkaSink's topic of the KafkaSource path.
 const sinkTopic = "bench-sink"
 
+// fetchTopic is the topic of a second broker, for the broker path with
+// larger fetches (BENCH_FETCH_MIN_BYTES).
+const fetchTopic = "knative-broker-bench-fetch"
+
 // BenchmarkBrokerVersusSource measures issue #17's broker path against the
 // KafkaSource path, both from their ingress to their subscriber: b.N 1 KB
 // CloudEvents (binary mode, types t0..t9 in turn, 64 partition keys) are
@@ -46,12 +52,13 @@ const sinkTopic = "bench-sink"
 //
 //	go test -run '^$' -bench BenchmarkBrokerVersusSource -benchtime 20000x ./internal/trigger
 func BenchmarkBrokerVersusSource(b *testing.B) {
-	brokers := testenv.Kafka(b, 4, topic, sinkTopic)
+	brokers := testenv.Kafka(b, 4, topic, sinkTopic, fetchTopic)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rx := &receiver{sent: map[string]time.Time{}}
 	srv := httptest.NewServer(rx)
 	defer srv.Close()
-	brokerIngress, err := kafkasink.NewBrokers(brokers, []kafkasink.Sink{{Namespace: "bench", Name: "default", Topic: topic}}, log)
+	brokerIngress, err := kafkasink.NewBrokers(brokers, []kafkasink.Sink{{Namespace: "bench", Name: "default", Topic: topic},
+		{Namespace: "bench", Name: "fetch", Topic: fetchTopic}}, log)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -75,6 +82,18 @@ func BenchmarkBrokerVersusSource(b *testing.B) {
 	}
 	b.ResetTimer()
 	broker := runPath(b, rx, brokerSrv.URL+"/bench/default", "broker", cfgs)
+	if minBytes := os.Getenv("BENCH_FETCH_MIN_BYTES"); minBytes != "" {
+		// the same broker path again with larger fetches, in the same run
+		n, _ := strconv.Atoi(minBytes)
+		for i := range cfgs {
+			cfgs[i].Group += "-fetch"
+			cfgs[i].Topics = []string{fetchTopic}
+			cfgs[i].FetchMinBytes, cfgs[i].FetchMaxWait = int32(n), 10*time.Millisecond
+		}
+		fetch := runPath(b, rx, brokerSrv.URL+"/bench/fetch", "broker-fetch", cfgs)
+		b.ReportMetric(fetch.rate, "fetch-events/s")
+		b.ReportMetric(ms(fetch.p99), "fetch-p99-ms")
+	}
 	source := runPath(b, rx, sinkSrv.URL+"/bench/sink", "source", []kafkasource.Config{benchConfig("source", brokers, sinkTopic, srv.URL, nil)})
 	b.StopTimer()
 	for _, f := range filters {
