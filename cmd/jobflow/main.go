@@ -3,6 +3,8 @@
 //	jobflow up     start everything (broker, databases, functions, sources) in the foreground
 //	jobflow env    list every setting (environment variable) with its default
 //	jobflow verify counters   compare message counters with the dialogs database (exit 1 on drift)
+//	jobflow replay NAME --to-beginning | --offset N | --time T   deliver again from there
+//	jobflow dlq list | show | redrive   read and redeliver dead letters
 package main
 
 import (
@@ -15,7 +17,6 @@ import (
 	"syscall"
 
 	"github.com/jobflow/jobflow/internal/engine"
-	"github.com/jobflow/jobflow/pkg/counters/verify"
 )
 
 const usage = `usage: jobflow <command>
@@ -26,6 +27,10 @@ commands:
   verify counters [--dialogs-url URL] [--counters-url URL] [--wait D] [--limit N]
           compare every user's counters with count(*) in the dialogs database;
           exit 1 on any drift
+  verify all   every verifier (jobflow verify for the list); exit 1 on any drift
+  replay <source-or-trigger> --to-beginning | --offset N | --time T
+          deliver a KafkaSource's or Trigger's records again from there
+  dlq list | show | redrive    dead letters: list, show, redeliver (jobflow dlq for its flags)
 `
 
 func main() {
@@ -45,26 +50,32 @@ func main() {
 	case "env":
 		err = engine.Usage()
 	case "verify":
-		if len(os.Args) < 3 || os.Args[2] != "counters" {
-			fmt.Fprint(os.Stderr, usage)
-			os.Exit(2)
-		}
-		// Defaults: the databases `jobflow up` starts.
-		for k, db := range map[string]string{"JOBFLOW_DIALOGS_URL": "dialogs", "JOBFLOW_COUNTERS_URL": "counters"} {
-			if os.Getenv(k) == "" {
-				os.Setenv(k, "postgres://postgres@127.0.0.1:55432/"+db+"?sslmode=disable")
-			}
-		}
-		if err = verify.RunCounters(ctx, os.Args[3:], os.Stdout); errors.Is(err, verify.ErrDrift) {
-			os.Exit(1)
-		}
+		err = runVerify(ctx, os.Args[2:], os.Stdout)
+	case "replay":
+		err = runReplay(ctx, os.Args[2:], os.Stdout)
+	case "dlq":
+		err = runDLQ(ctx, os.Args[2:], os.Stdout)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
 		fmt.Fprintf(os.Stderr, "jobflow: unknown command %q\n%s", os.Args[1], usage)
 		os.Exit(2)
 	}
-	if err != nil {
+	exitOn(err)
+}
+
+// exitOn ends the command for err: exit 1 when it ran and found a problem
+// (drift, an event not redriven), 2 otherwise.
+func exitOn(err error) {
+	var u usageError
+	switch {
+	case err == nil:
+	case errors.As(err, &u):
+		fmt.Fprint(os.Stderr, string(u))
+		os.Exit(2)
+	case errors.Is(err, errPartial):
+		os.Exit(1)
+	default:
 		fmt.Fprintln(os.Stderr, "jobflow:", err)
 		os.Exit(2)
 	}

@@ -56,6 +56,10 @@ type FuncYAML struct {
 	Deploy struct {
 		Namespace   string            `json:"namespace"`
 		Annotations map[string]string `json:"annotations"`
+		Labels      []struct {
+			Key   string `json:"key"`
+			Value string `json:"value"`
+		} `json:"labels"`
 	} `json:"deploy"`
 }
 
@@ -121,10 +125,41 @@ func CheckFuncYAML(schema *gojsonschema.Schema, b []byte, dirName string) (*Func
 	if err := checkAutoscaling(f.Deploy.Annotations); err != nil {
 		errs = append(errs, err.Error())
 	}
+	if err := checkVisibility(&f); err != nil {
+		errs = append(errs, err.Error())
+	}
 	if len(errs) > 0 {
 		return &f, errors.New(strings.Join(errs, "; "))
 	}
 	return &f, nil
+}
+
+// Knative Serving's visibility label: a Service labelled cluster-local gets
+// no public route (knative.dev/networking's VisibilityLabelKey).
+const (
+	labelVisibility   = "networking.knative.dev/visibility"
+	visibilityPrivate = "cluster-local"
+)
+
+// checkVisibility: a function invoked with CloudEvents is reached only by
+// the eventing data plane (KafkaSources, Triggers), never by users, so it
+// must be cluster-local; an http function is the users' entry point and may
+// be public (or cluster-local). No other visibility value exists.
+func checkVisibility(f *FuncYAML) error {
+	visibility, set := "", false
+	for _, l := range f.Deploy.Labels {
+		if l.Key == labelVisibility {
+			visibility, set = l.Value, true
+		}
+	}
+	switch {
+	case set && visibility != visibilityPrivate:
+		return fmt.Errorf("label %s=%q: the only value is %s", labelVisibility, visibility, visibilityPrivate)
+	case f.Invoke == "cloudevent" && visibility != visibilityPrivate:
+		return fmt.Errorf("deploy.labels: a cloudevent function is called by the data plane only: "+
+			"label it %s: %s so it has no public route", labelVisibility, visibilityPrivate)
+	}
+	return nil
 }
 
 // checkAutoscaling applies Knative Serving's rules for the autoscaling

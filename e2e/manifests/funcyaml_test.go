@@ -54,6 +54,9 @@ run:
       value: "{{ secret:jobflow-db:url }}"
 deploy:
   namespace: jobflow
+  labels:
+    - key: networking.knative.dev/visibility
+      value: cluster-local
   annotations:
     autoscaling.knative.dev/min-scale: "0"
     autoscaling.knative.dev/max-scale: "3"
@@ -76,6 +79,9 @@ deploy:
 		{"window: 60s", "window: 2s", "window"},
 		{"{{ secret:jobflow-db:url }}", "{{ secrets:jobflow-db }}", "secret"},
 		{"specVersion: 0.36.0", "specVersion: 0.35.0", "specVersion"},
+		{"value: cluster-local", "value: public", "the only value is cluster-local"},
+		{"key: networking.knative.dev/visibility", "key: app", "cloudevent function is called by the data plane only"},
+		{"key: networking.knative.dev/visibility", "key: networking.knative.dev/visibility!", "schema"},
 	} {
 		bad := strings.Replace(good, c.from, c.to, 1)
 		if _, err := CheckFuncYAML(schema, []byte(bad), "f"); err == nil || !strings.Contains(err.Error(), c.want) {

@@ -40,7 +40,7 @@ type Config struct {
 	Ports       map[string]int `envconfig:"JOBFLOW_PORTS" desc:"fixed ports of functions (name:port,...) over func.yaml's jobflow.dev/local-port; the others get free ports"`
 	IngressPort int            `envconfig:"JOBFLOW_INGRESS_PORT" default:"8070" desc:"port of the KafkaSink ingress (/<namespace>/<sink>)"`
 	BrokerPort  int            `envconfig:"JOBFLOW_BROKER_PORT" default:"8071" desc:"port of the Kafka Broker ingress (/<namespace>/<broker>), Knative's kafka-broker-ingress"`
-	AdminPort   int            `envconfig:"JOBFLOW_ADMIN_PORT" default:"8079" desc:"port of the engine's /metrics and /status"`
+	AdminPort   int            `envconfig:"JOBFLOW_ADMIN_PORT" default:"8079" desc:"port of the engine's live console (/), /metrics and /status"`
 
 	OneEventPerRequest bool `envconfig:"JOBFLOW_ONE_EVENT_PER_REQUEST" default:"false" desc:"true: ignore jobflow.dev/delivery.batch-size and deliver one event per request everywhere, as Knative does"`
 

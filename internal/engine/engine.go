@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/jobflow/jobflow/internal/engine/plan"
 	"github.com/jobflow/jobflow/internal/kafkabroker"
@@ -96,13 +97,18 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := e.startDataPlane(ctx, &stops, p, lns, brokers); err != nil {
 		return err
 	}
-	if err := e.startAdmin(&stops); err != nil {
+	if err := e.startAdmin(&stops, brokers); err != nil {
 		return err
 	}
 	e.printReady(p)
 	close(e.ready)
 	e.statusLoop(ctx)
 	e.say("stopping...")
+	last, began := e.Status(), time.Now()
+	stops.unwind()
+	for _, l := range wrap(fmt.Sprintf("stopped in %.1fs:", time.Since(began).Seconds()), e.stopped(p, last), termWidth(e.out)) {
+		e.say("%s", l)
+	}
 	return nil
 }
 

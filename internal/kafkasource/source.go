@@ -109,6 +109,12 @@ type Source struct {
 	consumer claimConsumer
 	ready    chan struct{}
 	once     sync.Once
+
+	// pause: see Pause. mu guards them.
+	mu      sync.Mutex
+	gate    chan struct{} // non-nil while paused: closed by resume
+	stopRun context.CancelFunc
+	left    chan struct{} // closed when the current membership ended
 }
 
 // New checks cfg and returns a source.
@@ -211,8 +217,95 @@ func (s *Source) SaramaConfig() *sarama.Config {
 	return sc
 }
 
-// Run consumes until ctx ends, then commits what finished and leaves the group.
+// Group is the source's consumer group and Topics its topics.
+func (s *Source) Group() string { return s.cfg.Group }
+
+// Brokers the source reads from.
+func (s *Source) Brokers() []string { return append([]string(nil), s.cfg.Brokers...) }
+
+// Topics the source reads.
+func (s *Source) Topics() []string { return append([]string(nil), s.cfg.Topics...) }
+
+// Pause makes Run commit what finished and leave the group (deliveries in
+// flight are abandoned, so redelivered later, never skipped), and keeps it
+// out until resume is called; the group then has no member from this
+// source and its offsets may be reset from outside. Pause returns once the
+// source left, or with ctx's error (then it resumes by itself).
+func (s *Source) Pause(ctx context.Context) (resume func(), err error) {
+	s.mu.Lock()
+	if s.gate != nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("kafkasource %s: already paused", s.cfg.Name)
+	}
+	gate := make(chan struct{})
+	s.gate = gate
+	left, stop := s.left, s.stopRun
+	s.mu.Unlock()
+	var once sync.Once
+	resume = func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.gate = nil
+			s.mu.Unlock()
+			close(gate)
+		})
+	}
+	if stop != nil {
+		stop()
+	}
+	if left != nil {
+		select {
+		case <-left:
+		case <-ctx.Done():
+			resume()
+			return nil, ctx.Err()
+		}
+	}
+	s.log.Info("source paused")
+	return resume, nil
+}
+
+// Run consumes until ctx ends, then commits what finished and leaves the
+// group. While paused (Pause), it stays out of the group.
 func (s *Source) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		s.mu.Lock()
+		gate := s.gate
+		s.mu.Unlock()
+		if gate != nil {
+			select {
+			case <-gate:
+				s.log.Info("source resumed")
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		if err := s.member(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// member is one membership of the group: it consumes until ctx ends or
+// Pause stops it, then commits what finished and leaves.
+func (s *Source) member(parent context.Context) error {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	left := make(chan struct{})
+	defer close(left)
+	s.mu.Lock()
+	if s.gate != nil { // paused between the check and here
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopRun, s.left = cancel, left
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.stopRun, s.left = nil, nil
+		s.mu.Unlock()
+	}()
 	cg, err := sarama.NewConsumerGroup(s.cfg.Brokers, s.cfg.Group, s.SaramaConfig())
 	if err != nil {
 		return fmt.Errorf("kafkasource %s: %w", s.cfg.Name, err)
@@ -230,7 +323,12 @@ func (s *Source) Run(ctx context.Context) error {
 			_ = delivery.Sleep(ctx, time.Second)
 		}
 	}
-	return cg.Close()
+	err = cg.Close()
+	if err != nil && parent.Err() == nil {
+		s.log.Warn("leave the group", "err", err) // paused: Run goes on
+		return nil
+	}
+	return err
 }
 
 // groupHandler is the sarama.ConsumerGroupHandler of a Source.

@@ -5,6 +5,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/google/uuid"
+
 	"github.com/jobflow/jobflow/pkg/counters/cdc/envelope"
 )
 
@@ -137,5 +140,38 @@ func TestInvalidEvents(t *testing.T) {
 	e, err = envelope.Decode([]byte(`{"schema":{},"payload":{"op":"c","after":{"id":1,"recipient_id":3,"read":false},"source":{"table":"messages","schema":"public","lsn":5}}}`))
 	if err != nil || e == nil || e.Op != "c" {
 		t.Fatalf("payload-wrapped envelope: %v %v", e, err)
+	}
+}
+
+// The reported event: source.snapshot a boolean, as in Debezium's own
+// documentation, and the CloudEvents converter's form, both counted.
+func TestItemAcceptsDocumentedEnvelopes(t *testing.T) {
+	h := &Handler{tables: DefaultTables}
+	plain := cloudevents.NewEvent()
+	plain.SetID("1")
+	plain.SetSource("/kafkasources/counter-source#dialogs.public.messages")
+	plain.SetType("dev.knative.kafka.event")
+	_ = plain.SetData("application/json", json.RawMessage(`{"before":null,"after":{"id":7,"recipient_id":3,"read":false},`+
+		`"source":{"version":"2.5.0.Final","connector":"postgresql","name":"dialogs","ts_ms":1,"snapshot":false,"db":"dialogs",`+
+		`"schema":"public","table":"messages","txId":559,"lsn":24023128,"xmin":null},"op":"c","ts_ms":2,"transaction":null}`))
+	converted := cloudevents.NewEvent()
+	converted.SetID("2")
+	converted.SetSource("/debezium/postgresql/dialogs")
+	converted.SetType("io.debezium.connector.postgresql.DataChangeEvent")
+	for k, v := range map[string]string{"iodebeziumop": "c", "iodebeziumsnapshot": "false", "iodebeziumdb": "dialogs",
+		"iodebeziumschema": "public", "iodebeziumtable": "messages", "iodebeziumlsn": "24023128", "iodebeziumtxid": "559"} {
+		converted.SetExtension(k, v)
+	}
+	_ = converted.SetData("application/json", json.RawMessage(`{"before":null,"after":{"id":7,"recipient_id":3,"read":false}}`))
+	var ids []uuid.UUID
+	for _, in := range []cloudevents.Event{plain, converted} {
+		it, err := h.Item(in)
+		if err != nil || it == nil || len(it.Deltas) != 1 || it.Deltas[0] != (Delta{UserID: 3, Total: 1, Unread: 1}) {
+			t.Fatalf("%s: %+v %v", in.Type(), it, err)
+		}
+		ids = append(ids, it.ID)
+	}
+	if ids[0] != ids[1] {
+		t.Fatal("one change in two forms has two ids: it would be counted twice")
 	}
 }

@@ -141,7 +141,10 @@ func (h *Handler) Item(in event.Event) (*Item, error) {
 	if ct := in.DataContentType(); ct != "" && !strings.Contains(ct, "json") {
 		return nil, fn.Invalidf("data content type %q: the counter takes Debezium JSON change events", ct)
 	}
-	env, err := envelope.Decode(in.Data())
+	env, converted, err := envelope.FromCloudEvent(in.Extensions(), in.Data())
+	if !converted {
+		env, err = envelope.Decode(in.Data())
+	}
 	if err != nil {
 		return nil, fn.Invalid(err)
 	}

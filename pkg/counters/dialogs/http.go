@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
 )
 
@@ -98,6 +100,11 @@ func decode(r *http.Request, v any) error {
 	if err != nil {
 		return err
 	}
+	// encoding/json silently turns invalid UTF-8 and lone surrogate escapes
+	// into U+FFFD, so both are refused here, before decoding.
+	if err := validText(body); err != nil {
+		return fn.Invalidf("request body: %v", err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -109,15 +116,22 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
-// storeError maps store errors to statuses.
+// storeError maps store errors to statuses. A value PostgreSQL refuses
+// (SQLSTATE class 22, data exception) can never succeed: 400. Other database
+// errors are 503 (retry) without PostgreSQL's text, which is logged instead.
 func storeError(err error) error {
+	var pgErr *pgconn.PgError
 	switch {
 	case errors.Is(err, ErrNoUser), errors.Is(err, ErrNoMessage):
 		return fn.WithStatus(http.StatusNotFound, err)
 	case errors.Is(err, context.Canceled):
 		return err
+	case errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22"):
+		slog.Warn("dialogs: value refused by the database", "sqlstate", pgErr.Code, "err", err)
+		return fn.Invalidf("a value is not accepted by the database (SQLSTATE %s)", pgErr.Code)
 	default:
-		return fn.Unavailable(err)
+		slog.Error("dialogs: database error", "err", err)
+		return fn.Unavailable(errors.New("dialogs database unavailable, retry later"))
 	}
 }
 
@@ -153,6 +167,9 @@ func (q CreateUserRequest) Validate() error {
 	n := strings.TrimSpace(*q.Name)
 	if n == "" || utf8.RuneCountInString(n) > MaxNameLen || !utf8.ValidString(n) {
 		return fn.Invalidf("name must be 1 to %d characters of valid UTF-8", MaxNameLen)
+	}
+	if strings.ContainsRune(n, 0) {
+		return fn.Invalidf("name must not contain NUL characters")
 	}
 	return nil
 }

@@ -72,6 +72,12 @@ func TestDialogsAPI(t *testing.T) {
 		{"POST", "/users", `{"name":"` + strings.Repeat("x", 101) + `"}`, "name must be"},
 		{"POST", "/users", `{"name":"a","admin":true}`, "unknown field"},
 		{"POST", "/users", `not json`, "request body"},
+		{"POST", "/users", `{"name":"a\u0000b"}`, "NUL"},
+		{"POST", "/users", "{\"name\":\"a\xffb\"}", "not valid UTF-8"},
+		{"POST", "/users", `{"name":"a\ud800b"}`, "unpaired UTF-16 surrogate"},
+		{"POST", "/users", `{"name":"a\udc00"}`, "unpaired UTF-16 surrogate"},
+		{"POST", "/messages", "{\"sender_id\":1,\"recipient_id\":2,\"body\":\"\xc3\"}", "not valid UTF-8"},
+		{"POST", "/messages", `{"sender_id":1,"recipient_id":2,"body":"x\u0000"}`, "NUL"},
 		{"POST", "/messages", `{"sender_id":0,"recipient_id":-1,"body":""}`, "sender_id must be a positive integer"},
 		{"POST", "/messages", `{"sender_id":1,"recipient_id":1,"body":"x"}`, "must differ"},
 		{"POST", "/messages", `{"sender_id":1,"recipient_id":2}`, "body is required"},
@@ -83,6 +89,20 @@ func TestDialogsAPI(t *testing.T) {
 		code, out := do(t, h, c.method, c.path, c.body)
 		if code != 400 || !strings.Contains(out["error"].(string), c.want) {
 			t.Errorf("%s %s %.40s: %d %v, want 400 with %q", c.method, c.path, c.body, code, out, c.want)
+		}
+		if reason, _ := out["error"].(string); strings.Contains(reason, "SQLSTATE") || strings.Contains(reason, "encoding") {
+			t.Errorf("%s %s %.40s: database text leaked: %q", c.method, c.path, c.body, reason)
+		}
+	}
+	// Escaped text that is valid stays as it was: a surrogate pair, a
+	// backslash before a u, and a literal U+FFFD the client sent itself.
+	for body, want := range map[string]string{
+		`{"name":"\ud83d\ude00"}`: "\U0001F600",
+		`{"name":"a\\ud800"}`:     `a\ud800`,
+		`{"name":"\ufffd"}`:       "\uFFFD",
+	} {
+		if code, u := do(t, h, "POST", "/users", body); code != 201 || u["name"] != want {
+			t.Errorf("POST /users %s: %d %v, want 201 named %q", body, code, u, want)
 		}
 	}
 	notFound := []struct{ method, path, body string }{

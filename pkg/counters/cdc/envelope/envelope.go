@@ -23,20 +23,50 @@ const (
 	OpDelete   = "d"
 	OpRead     = "r" // a row read by a snapshot
 	OpTruncate = "t"
+	OpMessage  = "m" // a logical decoding message (pg_logical_emit_message), no row
 )
+
+// Snapshot is source.snapshot: Debezium writes a string ("true", "false",
+// "last", "first", "first_in_data_collection", "last_in_data_collection",
+// "incremental"), its documentation's examples and older connectors a
+// boolean, and some events null. All are accepted; a boolean is kept as
+// "true" or "false".
+type Snapshot string
+
+// UnmarshalJSON accepts a string, a boolean or null.
+func (s *Snapshot) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case "null":
+		*s = ""
+		return nil
+	case "true", "false":
+		*s = Snapshot(b)
+		return nil
+	}
+	var str string
+	if err := json.Unmarshal(b, &str); err != nil {
+		return fmt.Errorf("source.snapshot %s: want a string or a boolean", b)
+	}
+	*s = Snapshot(str)
+	return nil
+}
+
+// InSnapshot reports whether the event was read by a snapshot (initial or
+// incremental) rather than streamed from the log.
+func (s Snapshot) InSnapshot() bool { return s != "" && s != "false" }
 
 // Source is the source block of a Debezium PostgreSQL change event.
 type Source struct {
 	Version   string `json:"version"`
 	Connector string `json:"connector"`
 	// Name is the logical server name (Debezium's topic.prefix).
-	Name     string `json:"name"`
-	TsMs     int64  `json:"ts_ms"`
-	Snapshot string `json:"snapshot"`
-	DB       string `json:"db"`
-	Schema   string `json:"schema"`
-	Table    string `json:"table"`
-	TxID     int64  `json:"txId"`
+	Name     string   `json:"name"`
+	TsMs     int64    `json:"ts_ms"`
+	Snapshot Snapshot `json:"snapshot"`
+	DB       string   `json:"db"`
+	Schema   string   `json:"schema"`
+	Table    string   `json:"table"`
+	TxID     int64    `json:"txId"`
 	// LSN is the position of the change's WAL record.
 	LSN  int64  `json:"lsn"`
 	Xmin *int64 `json:"xmin"`
@@ -94,6 +124,8 @@ func Decode(b []byte) (*Envelope, error) {
 			return nil, fmt.Errorf("debezium envelope: op d without before")
 		}
 	case OpTruncate:
+	case OpMessage:
+		return &e, nil // not about a table: readers ignore it
 	default:
 		return nil, fmt.Errorf("debezium envelope: unknown op %q", e.Op)
 	}

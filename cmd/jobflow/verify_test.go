@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/jobflow/jobflow/pkg/counters/counter"
+	"github.com/jobflow/jobflow/pkg/counters/countertest"
+	"github.com/jobflow/jobflow/pkg/counters/dialogs"
+	"github.com/jobflow/jobflow/pkg/orders/delivery"
+	"github.com/jobflow/jobflow/pkg/orders/participant"
+	"github.com/jobflow/jobflow/pkg/orders/payment"
+	"github.com/jobflow/jobflow/pkg/orders/saga"
+	"github.com/jobflow/jobflow/pkg/orders/stock"
+	"github.com/jobflow/jobflow/pkg/runtime/pgdb"
+)
+
+// verify all runs the registered verifiers on real databases: no drift,
+// then drift (a message the counters never saw) is exit 1.
+func TestVerifyAll(t *testing.T) {
+	ctx := context.Background()
+	dialogsURL, countersURL := countertest.Database(t, "verify_dialogs"), countertest.Database(t, "verify_counters")
+	t.Setenv("JOBFLOW_DIALOGS_URL", dialogsURL)
+	t.Setenv("JOBFLOW_COUNTERS_URL", countersURL)
+	// The orders verifier is registered too: empty databases of its
+	// services (orders and notify left out, "-").
+	for name, schema := range map[string]string{"payment": participant.Schema + payment.Schema, "stock": participant.Schema + stock.Schema,
+		"delivery": participant.Schema + delivery.Schema, "saga": saga.Schema} {
+		url := countertest.Database(t, "verify_"+name)
+		db, err := pgdb.Open(ctx, name, url, schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		t.Setenv("JOBFLOW_"+strings.ToUpper(name)+"_URL", url)
+	}
+	t.Setenv("JOBFLOW_ORDERS_URL", "-")
+	t.Setenv("JOBFLOW_NOTIFY_URL", "-")
+	d, err := dialogs.Open(ctx, dialogsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	c, err := counter.Open(ctx, countersURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	var out bytes.Buffer
+	if err := runVerify(ctx, []string{"all"}, &out); err != nil {
+		t.Fatalf("empty databases: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "== counters: ok") {
+		t.Fatalf("verify all said:\n%s", out.String())
+	}
+	a, err := d.CreateUser(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := d.CreateUser(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Send(ctx, a.ID, b.ID, "hi"); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := runVerify(ctx, []string{"all"}, &out); !errors.Is(err, errPartial) || !strings.Contains(out.String(), "== counters: DRIFT") {
+		t.Fatalf("drift: %v\n%s", err, out.String())
+	}
+	if err := runVerify(ctx, []string{"counters"}, &out); !errors.Is(err, errPartial) {
+		t.Fatalf("verify counters on drift: %v", err)
+	}
+}
