@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 
 	"github.com/jobflow/jobflow/internal/kafkasink"
@@ -36,6 +37,10 @@ const sinkTopic = "bench-sink"
 // larger fetches (BENCH_FETCH_MIN_BYTES).
 const fetchTopic = "knative-broker-bench-fetch"
 
+// eventOnlyTopic is the topic of a third broker, for the broker path
+// without the header screen (BENCH_NO_HEADER_SCREEN).
+const eventOnlyTopic = "knative-broker-bench-event-only"
+
 // BenchmarkBrokerVersusSource measures issue #17's broker path against the
 // KafkaSource path, both from their ingress to their subscriber: b.N 1 KB
 // CloudEvents (binary mode, types t0..t9 in turn, 64 partition keys) are
@@ -52,13 +57,13 @@ const fetchTopic = "knative-broker-bench-fetch"
 //
 //	go test -run '^$' -bench BenchmarkBrokerVersusSource -benchtime 20000x ./internal/trigger
 func BenchmarkBrokerVersusSource(b *testing.B) {
-	brokers := testenv.Kafka(b, 4, topic, sinkTopic, fetchTopic)
+	brokers := testenv.Kafka(b, 4, topic, sinkTopic, fetchTopic, eventOnlyTopic)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rx := &receiver{sent: map[string]time.Time{}}
 	srv := httptest.NewServer(rx)
 	defer srv.Close()
 	brokerIngress, err := kafkasink.NewBrokers(brokers, []kafkasink.Sink{{Namespace: "bench", Name: "default", Topic: topic},
-		{Namespace: "bench", Name: "fetch", Topic: fetchTopic}}, log)
+		{Namespace: "bench", Name: "fetch", Topic: fetchTopic}, {Namespace: "bench", Name: "event-only", Topic: eventOnlyTopic}}, log)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -82,17 +87,29 @@ func BenchmarkBrokerVersusSource(b *testing.B) {
 	}
 	b.ResetTimer()
 	broker := runPath(b, rx, brokerSrv.URL+"/bench/default", "broker", cfgs)
-	if minBytes := os.Getenv("BENCH_FETCH_MIN_BYTES"); minBytes != "" {
-		// the same broker path again with larger fetches, in the same run
-		n, _ := strconv.Atoi(minBytes)
-		for i := range cfgs {
-			cfgs[i].Group += "-fetch"
-			cfgs[i].Topics = []string{fetchTopic}
-			cfgs[i].FetchMinBytes, cfgs[i].FetchMaxWait = int32(n), 10*time.Millisecond
+	// The same broker path again, in the same run, on a broker of its own:
+	// with larger fetches, or without the header screen.
+	variant := func(name, topic, metric string, change func(c *kafkasource.Config)) {
+		vs := slices.Clone(cfgs)
+		for i := range vs {
+			vs[i].Group += "-" + name
+			vs[i].Topics = []string{topic}
+			change(&vs[i])
 		}
-		fetch := runPath(b, rx, brokerSrv.URL+"/bench/fetch", "broker-fetch", cfgs)
-		b.ReportMetric(fetch.rate, "fetch-events/s")
-		b.ReportMetric(ms(fetch.p99), "fetch-p99-ms")
+		r := runPath(b, rx, brokerSrv.URL+"/bench/"+name, "broker-"+name, vs)
+		b.ReportMetric(r.rate, metric+"-events/s")
+		b.ReportMetric(ms(r.p99), metric+"-p99-ms")
+	}
+	if minBytes := os.Getenv("BENCH_FETCH_MIN_BYTES"); minBytes != "" {
+		n, _ := strconv.Atoi(minBytes)
+		variant("fetch", fetchTopic, "fetch", func(c *kafkasource.Config) {
+			c.FetchMinBytes, c.FetchMaxWait = int32(n), 10*time.Millisecond
+		})
+	}
+	if os.Getenv("BENCH_NO_HEADER_SCREEN") != "" {
+		variant("event-only", eventOnlyTopic, "noscreen", func(c *kafkasource.Config) {
+			c.Trigger = &kafkasource.Trigger{Filter: eventOnly{c.Trigger.Filter}, Replies: c.Trigger.Replies}
+		})
 	}
 	source := runPath(b, rx, sinkSrv.URL+"/bench/sink", "source", []kafkasource.Config{benchConfig("source", brokers, sinkTopic, srv.URL, nil)})
 	b.StopTimer()
@@ -105,6 +122,12 @@ func BenchmarkBrokerVersusSource(b *testing.B) {
 	b.ReportMetric(ms(broker.p99), "broker-p99-ms")
 	b.ReportMetric(ms(source.p99), "source-p99-ms")
 }
+
+// eventOnly is a filter without its header screen: every record's event
+// is built, then matched.
+type eventOnly struct{ m kafkasource.Matcher }
+
+func (e eventOnly) Match(ctx context.Context, ev *event.Event) bool { return e.m.Match(ctx, ev) }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
