@@ -67,6 +67,11 @@ func (e *Engine) startAdmin(stops *stack, brokers []string) error {
 	stops.push(con.Close)
 	mux.Handle("/metrics", promhttp.Handler())
 	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, e.Status()) })
+	if e.traces != nil {
+		mux.Handle("/v1/traces", e.traces.Receiver()) // OTLP/HTTP from the functions
+		mux.Handle("/traces", e.traces.Handler())
+		mux.Handle("/traces/", e.traces.Handler())
+	}
 	mux.HandleFunc("POST /replay", e.serveReplay)
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", e.cfg.AdminPort))
 	if err != nil {

@@ -37,7 +37,10 @@ func (e *Engine) printReady(p *plan.Plan) {
 		e.say("    send an event:  curl -i %s -H 'ce-specversion: 1.0' -H 'ce-type: dev.example.ping' -H 'ce-source: /me' -H 'ce-id: 1' -d '{}'", b.URL)
 	}
 	e.say("  %-16s http://127.0.0.1:%d/", "console:", e.cfg.AdminPort)
-	e.say("  %-16s http://127.0.0.1:%d/status  /metrics", "engine:", e.cfg.AdminPort)
+	e.say("  %-16s http://127.0.0.1:%d/status  /metrics  /traces", "engine:", e.cfg.AdminPort)
+	if e.cfg.Prometheus {
+		e.say("  %-16s http://127.0.0.1:%d  (targets: %s)", "prometheus:", e.cfg.PrometheusPort, e.state("prometheus", "targets"))
+	}
 	e.say("  %-16s %s", "logs:", e.state("logs"))
 	e.say("Ctrl-C stops everything.")
 	e.say("")

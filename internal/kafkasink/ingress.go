@@ -127,6 +127,7 @@ func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fn.WriteError(w, in.readError(err))
 		return
 	}
+	defer traceHop(r, in.kind, s, e).End()
 	pm, err := s.record(r.Context(), e)
 	if err != nil {
 		in.produced.WithLabelValues(s.Name, "invalid").Inc()

@@ -73,7 +73,7 @@ func TestRepositoryPlan(t *testing.T) {
 	wantSink := map[string]string{
 		"receiver": sink("receiver-sink"), "processor": sink("processor-sink"), "converter": sink("postgres-sink"),
 		"users": sink("orders-users-sink"), "orders": "http://" + at.BrokerIngress + "/jobflow/orders",
-		"saga": "http://" + at.BrokerIngress + "/jobflow/orders",
+		"saga":          "http://" + at.BrokerIngress + "/jobflow/orders",
 		"config-source": sink("config-sink"),
 	}
 	for _, f := range p.Functions {

@@ -13,8 +13,10 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jobflow/jobflow/pkg/runtime/delivery"
+	"github.com/jobflow/jobflow/pkg/runtime/tracing"
 )
 
 // sinkEnv is the environment variable holding the address of an output.
@@ -133,6 +135,11 @@ func (e *Emitter) SendAll(ctx context.Context, outs []Output) error {
 // one request each.
 func (e *Emitter) sendOutput(ctx context.Context, output string, evs []event.Event) error {
 	target := e.sinks[output]
+	ctx, span := tracing.Start(ctx, "emit "+sinkEnv(output), trace.SpanKindProducer, evs[0].Subject())
+	defer span.End()
+	for i := range evs {
+		tracing.ToEvent(ctx, &evs[i]) // the trace goes on in Kafka as ce_traceparent
+	}
 	var errs []error
 	if b := e.batches[output]; b != nil {
 		errs = b.send(ctx, evs)
@@ -170,6 +177,7 @@ func (e *Emitter) sendOnce(ctx context.Context, target string, ev *event.Event) 
 	if err := cehttp.WriteRequest(ctx, binding.ToMessage(ev), req); err != nil {
 		return delivery.Attempt{Status: http.StatusBadRequest, Err: fmt.Errorf("encode event: %w", err)}
 	}
+	tracing.ToHeader(ctx, req.Header)
 	return e.do(req)
 }
 
