@@ -38,6 +38,19 @@ type Log struct {
 	Lines map[uuid.UUID]map[job.Status]job.EventLine
 	// Records read, and records that were not the pipeline's (skipped).
 	Records, Skipped int
+	// Ends are the offsets read up to, per topic and partition: the From
+	// of a later read that takes only what came since.
+	Ends Offsets
+}
+
+// Offsets by topic and partition.
+type Offsets map[string]map[int32]int64
+
+func (o Offsets) set(topic string, p int32, off int64) {
+	if o[topic] == nil {
+		o[topic] = map[int32]int64{}
+	}
+	o[topic][p] = off
 }
 
 // LineList is every line of the log, in no order.
@@ -66,6 +79,7 @@ type ReadOptions struct {
 	PostgresTopic   string    // "" for PostgresTopic
 	ClickHouseTopic string    // "" for ClickHouseTopic
 	Progress        io.Writer // a line every 100,000 records (nil: none)
+	From            Offsets   // read from these offsets on (nil: from the oldest)
 }
 
 // ReadLog reads both topics from their oldest record to the end they had
@@ -94,8 +108,8 @@ func ReadLog(ctx context.Context, o ReadOptions) (*Log, error) {
 		return nil, err
 	}
 	defer consumer.Close()
-	l := &Log{Rows: map[uuid.UUID]job.Row{}, Lines: map[uuid.UUID]map[job.Status]job.EventLine{}}
-	r := reader{client: client, consumer: consumer, log: l, progress: o.Progress}
+	l := &Log{Rows: map[uuid.UUID]job.Row{}, Lines: map[uuid.UUID]map[job.Status]job.EventLine{}, Ends: Offsets{}}
+	r := reader{client: client, consumer: consumer, log: l, progress: o.Progress, from: o.From}
 	if err := r.topic(ctx, o.PostgresTopic, l.addRow); err != nil {
 		return nil, err
 	}
@@ -110,6 +124,7 @@ type reader struct {
 	consumer sarama.Consumer
 	log      *Log
 	progress io.Writer
+	from     Offsets
 }
 
 // idleEnd is how long a partition may send nothing before what is left of
@@ -138,6 +153,10 @@ func (r *reader) partition(ctx context.Context, topic string, p int32, add func(
 	end, err := r.client.GetOffset(topic, p, sarama.OffsetNewest)
 	if err != nil {
 		return fmt.Errorf("%s/%d: newest offset: %w", topic, p, err)
+	}
+	r.log.Ends.set(topic, p, end)
+	if from, ok := r.from[topic][p]; ok && from > oldest {
+		oldest = from
 	}
 	if oldest >= end {
 		return nil
