@@ -10,7 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -125,6 +125,7 @@ type reader struct {
 	log      *Log
 	progress io.Writer
 	from     Offsets
+	mu       sync.Mutex // over log
 }
 
 // idleEnd is how long a partition may send nothing before what is left of
@@ -136,13 +137,15 @@ func (r *reader) topic(ctx context.Context, topic string, add func(typ string, d
 	if err != nil {
 		return fmt.Errorf("topic %s: %w", topic, err)
 	}
-	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
-	for _, p := range parts {
-		if err := r.partition(ctx, topic, p, add); err != nil {
-			return err
-		}
+	// Partitions are read at once: each read waits for its fetches.
+	var wg sync.WaitGroup
+	errs := make([]error, len(parts))
+	for i, p := range parts {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = r.partition(ctx, topic, p, add) }()
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (r *reader) partition(ctx context.Context, topic string, p int32, add func(typ string, data []byte) bool) error {
@@ -154,7 +157,9 @@ func (r *reader) partition(ctx context.Context, topic string, p int32, add func(
 	if err != nil {
 		return fmt.Errorf("%s/%d: newest offset: %w", topic, p, err)
 	}
+	r.mu.Lock()
 	r.log.Ends.set(topic, p, end)
+	r.mu.Unlock()
 	if from, ok := r.from[topic][p]; ok && from > oldest {
 		oldest = from
 	}
@@ -181,14 +186,16 @@ func (r *reader) partition(ctx context.Context, topic string, p int32, add func(
 				return nil
 			}
 			idle.Reset(idleEnd)
-			r.log.Records++
 			e, err := binding.ToEvent(ctx, kafka_sarama.NewMessageFromConsumerMessage(m))
+			r.mu.Lock()
+			r.log.Records++
 			if err != nil || !add(e.Type(), e.Data()) {
 				r.log.Skipped++
 			}
 			if r.progress != nil && r.log.Records%100000 == 0 {
 				fmt.Fprintf(r.progress, "read %d records (%s/%d at %d of %d)\n", r.log.Records, topic, p, m.Offset, end)
 			}
+			r.mu.Unlock()
 			if m.Offset >= end-1 {
 				return nil
 			}
