@@ -8,10 +8,7 @@ package verify
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"sync"
-	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
@@ -20,6 +17,7 @@ import (
 
 	"github.com/jobflow/jobflow/pkg/jobs/job"
 	"github.com/jobflow/jobflow/pkg/jobs/jobstore"
+	"github.com/jobflow/jobflow/pkg/runtime/topicread"
 )
 
 // Default topics of the jobs pipeline (brokers/topics.yaml).
@@ -40,17 +38,7 @@ type Log struct {
 	Records, Skipped int
 	// Ends are the offsets read up to, per topic and partition: the From
 	// of a later read that takes only what came since.
-	Ends Offsets
-}
-
-// Offsets by topic and partition.
-type Offsets map[string]map[int32]int64
-
-func (o Offsets) set(topic string, p int32, off int64) {
-	if o[topic] == nil {
-		o[topic] = map[int32]int64{}
-	}
-	o[topic][p] = off
+	Ends topicread.Offsets
 }
 
 // LineList is every line of the log, in no order.
@@ -76,10 +64,10 @@ func (l *Log) RowList() []job.Row {
 // ReadOptions say where the log is.
 type ReadOptions struct {
 	Brokers         []string
-	PostgresTopic   string    // "" for PostgresTopic
-	ClickHouseTopic string    // "" for ClickHouseTopic
-	Progress        io.Writer // a line every 100,000 records (nil: none)
-	From            Offsets   // read from these offsets on (nil: from the oldest)
+	PostgresTopic   string            // "" for PostgresTopic
+	ClickHouseTopic string            // "" for ClickHouseTopic
+	Progress        io.Writer         // a line every 100,000 records (nil: none)
+	From            topicread.Offsets // read from these offsets on (nil: from the oldest)
 }
 
 // ReadLog reads both topics from their oldest record to the end they had
@@ -94,113 +82,25 @@ func ReadLog(ctx context.Context, o ReadOptions) (*Log, error) {
 	if o.ClickHouseTopic == "" {
 		o.ClickHouseTopic = ClickHouseTopic
 	}
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	cfg.ClientID = "jobflow-verify"
-	cfg.Consumer.Return.Errors = true
-	client, err := sarama.NewClient(o.Brokers, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connect to %v: %w", o.Brokers, err)
-	}
-	defer client.Close()
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return nil, err
-	}
-	defer consumer.Close()
-	l := &Log{Rows: map[uuid.UUID]job.Row{}, Lines: map[uuid.UUID]map[job.Status]job.EventLine{}, Ends: Offsets{}}
-	r := reader{client: client, consumer: consumer, log: l, progress: o.Progress, from: o.From}
-	if err := r.topic(ctx, o.PostgresTopic, l.addRow); err != nil {
-		return nil, err
-	}
-	if err := r.topic(ctx, o.ClickHouseTopic, l.addLines); err != nil {
-		return nil, err
-	}
-	return l, nil
-}
-
-type reader struct {
-	client   sarama.Client
-	consumer sarama.Consumer
-	log      *Log
-	progress io.Writer
-	from     Offsets
-	mu       sync.Mutex // over log
-}
-
-// idleEnd is how long a partition may send nothing before what is left of
-// it (offsets that are not records) counts as read.
-const idleEnd = 10 * time.Second
-
-func (r *reader) topic(ctx context.Context, topic string, add func(typ string, data []byte) bool) error {
-	parts, err := r.client.Partitions(topic)
-	if err != nil {
-		return fmt.Errorf("topic %s: %w", topic, err)
-	}
-	// Partitions are read at once: each read waits for its fetches.
-	var wg sync.WaitGroup
-	errs := make([]error, len(parts))
-	for i, p := range parts {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = r.partition(ctx, topic, p, add) }()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-func (r *reader) partition(ctx context.Context, topic string, p int32, add func(typ string, data []byte) bool) error {
-	oldest, err := r.client.GetOffset(topic, p, sarama.OffsetOldest)
-	if err != nil {
-		return fmt.Errorf("%s/%d: oldest offset: %w", topic, p, err)
-	}
-	end, err := r.client.GetOffset(topic, p, sarama.OffsetNewest)
-	if err != nil {
-		return fmt.Errorf("%s/%d: newest offset: %w", topic, p, err)
-	}
-	r.mu.Lock()
-	r.log.Ends.set(topic, p, end)
-	r.mu.Unlock()
-	if from, ok := r.from[topic][p]; ok && from > oldest {
-		oldest = from
-	}
-	if oldest >= end {
-		return nil
-	}
-	pc, err := r.consumer.ConsumePartition(topic, p, oldest)
-	if err != nil {
-		return fmt.Errorf("%s/%d: %w", topic, p, err)
-	}
-	defer pc.Close()
-	idle := time.NewTimer(idleEnd)
-	defer idle.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-idle.C:
-			return nil
-		case cerr := <-pc.Errors():
-			return fmt.Errorf("%s/%d: %w", topic, p, cerr)
-		case m := <-pc.Messages():
-			if m == nil {
-				return nil
-			}
-			idle.Reset(idleEnd)
-			e, err := binding.ToEvent(ctx, kafka_sarama.NewMessageFromConsumerMessage(m))
-			r.mu.Lock()
-			r.log.Records++
-			if err != nil || !add(e.Type(), e.Data()) {
-				r.log.Skipped++
-			}
-			if r.progress != nil && r.log.Records%100000 == 0 {
-				fmt.Fprintf(r.progress, "read %d records (%s/%d at %d of %d)\n", r.log.Records, topic, p, m.Offset, end)
-			}
-			r.mu.Unlock()
-			if m.Offset >= end-1 {
-				return nil
-			}
+	l := &Log{Rows: map[uuid.UUID]job.Row{}, Lines: map[uuid.UUID]map[job.Status]job.EventLine{}}
+	res, err := topicread.Read(ctx, topicread.Options{Brokers: o.Brokers, Topics: []string{o.PostgresTopic, o.ClickHouseTopic},
+		From: o.From, Progress: o.Progress}, func(m *sarama.ConsumerMessage) error {
+		add := l.addLines
+		if m.Topic == o.PostgresTopic {
+			add = l.addRow
 		}
+		e, err := binding.ToEvent(ctx, kafka_sarama.NewMessageFromConsumerMessage(m))
+		l.Records++
+		if err != nil || !add(e.Type(), e.Data()) {
+			l.Skipped++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	l.Ends = res.Ends
+	return l, nil
 }
 
 // addRow merges one postgres-topic record; false if it is not a jobs row.
