@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jobflow/jobflow/pkg/jobs/job"
 	"github.com/jobflow/jobflow/pkg/jobs/jobstore"
 	"github.com/jobflow/jobflow/pkg/jobs/verify"
+	"github.com/jobflow/jobflow/pkg/runtime/viewdiff"
 )
 
 // rowBatch is how many rows one upsert of a rebuild writes.
@@ -21,7 +21,7 @@ const rowBatch = 5000
 func Jobs(ctx context.Context, o Options, out io.Writer) (Diff, error) {
 	o.defaults()
 	var d Diff
-	freshURL, err := withSearchPath(o.PostgresURL, o.Fresh)
+	freshURL, err := viewdiff.WithSearchPath(o.PostgresURL, o.Fresh)
 	if err != nil {
 		return d, err
 	}
@@ -127,17 +127,4 @@ func compareJobs(ctx context.Context, s *jobstore.Store, live, fresh string) (Di
 		}
 	}
 	return d, rows.Err()
-}
-
-// withSearchPath is a PostgreSQL URL whose sessions create and find
-// unqualified tables in schema.
-func withSearchPath(pgURL, schema string) (string, error) {
-	u, err := url.Parse(pgURL)
-	if err != nil || u.Scheme == "" {
-		return "", fmt.Errorf("rebuild needs a postgres:// URL: %q", pgURL)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), nil
 }
