@@ -13,6 +13,7 @@
 #  4. runs the delivery and batch encoding (internal/kafkasource), broker
 #     path against KafkaSource path (internal/trigger), activator
 #     (internal/scaler) and batch decoding (pkg/runtime/cebatch) benchmarks;
+#     and the orders saga against its sequential baseline (pkg/orders/flow);
 #  5. stops the servers and prints the figures (also in .jobflow/bench/results.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -75,6 +76,18 @@ if [ -z "${BENCH_SKIP_DELIVERY:-}" ]; then
   echo
   echo "== a sink's decoding of a batch of 1000 CSV events, ours and the SDK's (go test -run '^\$' -bench ReadEvents ./pkg/runtime/cebatch)"
   go test -run '^$' -bench ReadEvents -benchmem ./pkg/runtime/cebatch | tee "$dir/decode.txt"
+  echo
+  echo "== live configuration: 10,000 SSE subscribers on one instance, change -> all, reconnect storm, polling beside it (go test -run '^\$' -bench Subscribers -benchtime 1x ./pkg/config/subscribe)"
+  go test -run '^$' -bench BenchmarkSubscribers -benchtime 1x -v ./pkg/config/subscribe | tee "$dir/config.txt"
+  echo
+  echo "== live configuration: git push -> a subscriber (go test -run '^\$' -bench GitPush -benchtime 10x ./pkg/config/source)"
+  go test -run '^$' -bench BenchmarkGitPushToSubscriber -benchtime 10x -v ./pkg/config/source | tee "$dir/config-push.txt"
+fi
+if [ -z "${BENCH_SKIP_ORDERS:-}" ]; then
+  echo
+  echo "== orders: capacity, placed -> decided p50/p99 at 25/50/75 %, the sequential baseline (pkg/orders/flow TestOrdersBench; BENCH_ORDERS_CAPACITY, BENCH_ORDERS_SECONDS)"
+  JOBFLOW_TEST_POSTGRES_URL="$pg" JOBFLOW_TEST_CLICKHOUSE_ADDR="$ch" JOBFLOW_BENCH_ORDERS=1 \
+    go test -v -count=1 -run TestOrdersBench -timeout 30m ./pkg/orders/flow | grep '^orders ' | tee "$dir/orders.txt"
 fi
 echo
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"

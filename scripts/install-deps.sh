@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need and are missing on a fresh
 # Debian 12 machine: ClickHouse (Debian's clickhouse-server), the
-# PostgreSQL 15 server, curl, chromium (browser tests); and downloads the Go modules of every module.
+# PostgreSQL 15 server, curl, chromium (browser tests), prometheus; and downloads the Go modules of every module.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 need=()
@@ -9,6 +9,8 @@ need=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
 command -v curl >/dev/null || need+=(curl)
 command -v psql >/dev/null || need+=(postgresql-client-15)
+# make run starts a local Prometheus (JOBFLOW_PROMETHEUS=false turns it off).
+command -v prometheus >/dev/null || need+=(prometheus)
 # The browser tests (console, live configuration page) drive Debian's chromium headless.
 command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then

@@ -158,6 +158,7 @@ func TestCluster(t *testing.T) {
 		{"jobs", func(t *testing.T) { jobs = testJobs(ctx, t, c) }},
 		{"databases", func(t *testing.T) { testDatabases(ctx, t, c, jobs) }},
 		{"counters", func(t *testing.T) { testCounters(ctx, t, c) }},
+		{"orders", func(t *testing.T) { testOrders(ctx, t, c) }},
 		{"scale-to-zero", func(t *testing.T) { testScaleToZero(ctx, t, c, topo) }},
 		{"scale-out", func(t *testing.T) { testScaleOut(ctx, t, c) }},
 	}
@@ -217,7 +218,11 @@ func testSinkBindings(ctx context.Context, t *testing.T, c *Cluster, topo *manif
 		if err != nil {
 			t.Fatal(err)
 		}
-		sink, err := c.Get(ctx, KafkaSink, target.Sink)
+		kind, name := KafkaSink, target.Sink
+		if target.Broker != "" { // a function emitting into a Broker (orders)
+			kind, name = Broker, target.Broker
+		}
+		sink, err := c.Get(ctx, kind, name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +240,7 @@ func testSinkBindings(ctx context.Context, t *testing.T, c *Cluster, topo *manif
 					m := e.(map[string]any)
 					if m["name"] == "K_SINK" {
 						if m["value"] != want {
-							return fmt.Errorf("ksvc %s: K_SINK=%v, KafkaSink %s is at %s", fn, m["value"], target.Sink, want)
+							return fmt.Errorf("ksvc %s: K_SINK=%v, %s %s is at %s", fn, m["value"], kind.Resource, name, want)
 						}
 						return nil
 					}

@@ -84,8 +84,18 @@ func checkBrokerPlane(t *testing.T, c *cluster, topo *manifest.Topology) {
 			if s.Schedule != ep.Schedule || s.Timezone != ep.Timezone || s.ContentType != ep.ContentType || s.Data != ep.Data || s.DataBase64 != ep.DataBase64 {
 				t.Errorf("spec: cluster %+v, engine %+v", s, ep.Spec)
 			}
-			if ref := s.Sink.Ref; ref == nil || ref.Kind != "Broker" || c.brokers[ref.Name] == nil ||
-				ep.Sink != "http://"+at.BrokerIngress+receiver.Path(kp.Namespace, ref.Name) {
+			ref := s.Sink.Ref
+			switch {
+			case ref != nil && ref.Kind == "Service": // a function, at its activator (plus the sink's uri path)
+				want := "http://" + at.Functions[ref.Name]
+				if s.Sink.URI != nil {
+					want += s.Sink.URI.Path
+				}
+				if at.Functions[ref.Name] == "" || ep.Sink != want {
+					t.Errorf("sink: cluster %+v, engine %s, want %s", s.Sink, ep.Sink, want)
+				}
+			case ref == nil || ref.Kind != "Broker" || c.brokers[ref.Name] == nil ||
+				ep.Sink != "http://"+at.BrokerIngress+receiver.Path(kp.Namespace, ref.Name):
 				t.Errorf("sink: cluster %+v, engine %s", s.Sink, ep.Sink)
 			}
 		})

@@ -332,12 +332,23 @@ func TestTopologyMatchesEngine(t *testing.T) {
 				t.Errorf("function %s deploys to %q, the binding is in %q", subj.Name, f.Deploy.Namespace, b.Namespace)
 			}
 			ref := b.Spec.Sink.Ref
-			if ref == nil || ref.Kind != kafkaSinkKind || ref.APIVersion != kafkaSinkAPIVersion || c.sinks[ref.Name] == nil {
-				t.Fatalf("sink: want a KafkaSink of sinks/, got %+v", b.Spec.Sink)
-			}
 			eb := topo.BindingFor(subj.Name)
 			if eb == nil {
 				t.Fatalf("engine: no binding for %s", subj.Name)
+			}
+			// A Broker of brokers/ (its ingress; the saga's decisions go
+			// there): the engine's K_SINK is its broker ingress.
+			if ref != nil && ref.Kind == "Broker" && ref.APIVersion == "eventing.knative.dev/v1" {
+				if c.brokers[ref.Name] == nil || (ref.Namespace != "" && ref.Namespace != b.Namespace) {
+					t.Fatalf("sink: no Broker %s in namespace %s in brokers/", ref.Name, b.Namespace)
+				}
+				if et, err := topo.Target(eb.Spec.Sink); err != nil || et.Broker != ref.Name || et.Path != "" {
+					t.Errorf("engine K_SINK of %s: %+v (%v), cluster: Broker %s", subj.Name, et, err, ref.Name)
+				}
+				return
+			}
+			if ref == nil || ref.Kind != kafkaSinkKind || ref.APIVersion != kafkaSinkAPIVersion || c.sinks[ref.Name] == nil {
+				t.Fatalf("sink: want a KafkaSink of sinks/ or a Broker of brokers/, got %+v", b.Spec.Sink)
 			}
 			et, err := topo.Target(eb.Spec.Sink)
 			if err != nil || et.Sink != ref.Name || et.Path != "" {
@@ -368,16 +379,21 @@ func TestTopologyMatchesEngine(t *testing.T) {
 		}
 	}
 
-	// Every CloudEvent function is fed by a KafkaSource.
+	// Every CloudEvent function is fed by a KafkaSource or a Trigger.
 	fed := map[string]bool{}
 	for _, s := range c.sources {
 		if s.Spec.Sink.Ref != nil {
 			fed[s.Spec.Sink.Ref.Name] = true
 		}
 	}
+	for _, tr := range c.triggers {
+		if r := tr.Spec.Subscriber.Ref; r != nil && r.Kind == knativeServiceKind {
+			fed[r.Name] = true
+		}
+	}
 	for name, f := range c.funcs {
 		if f.Invoke == "cloudevent" && !fed[name] {
-			t.Errorf("function %s takes CloudEvents but no KafkaSource delivers to it", name)
+			t.Errorf("function %s takes CloudEvents but no KafkaSource or Trigger delivers to it", name)
 		}
 	}
 	if t.Failed() {

@@ -58,12 +58,20 @@ func (e *Engine) Status() Status {
 	return st
 }
 
-// startAdmin serves /metrics (Prometheus) and /status (JSON) on the admin
-// port until the stack unwinds.
-func (e *Engine) startAdmin(stops *stack) error {
+// startAdmin serves /metrics (Prometheus), /status (JSON) and the live
+// console (/) on the admin port until the stack unwinds.
+func (e *Engine) startAdmin(stops *stack, brokers []string) error {
 	mux := http.NewServeMux()
+	con := e.newConsole(brokers)
+	con.Register(mux)
+	stops.push(con.Close)
 	mux.Handle("/metrics", promhttp.Handler())
 	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, e.Status()) })
+	if e.traces != nil {
+		mux.Handle("/v1/traces", e.traces.Receiver()) // OTLP/HTTP from the functions
+		mux.Handle("/traces", e.traces.Handler())
+		mux.Handle("/traces/", e.traces.Handler())
+	}
 	mux.HandleFunc("POST /replay", e.serveReplay)
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", e.cfg.AdminPort))
 	if err != nil {

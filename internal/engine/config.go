@@ -40,7 +40,16 @@ type Config struct {
 	Ports       map[string]int `envconfig:"JOBFLOW_PORTS" desc:"fixed ports of functions (name:port,...) over func.yaml's jobflow.dev/local-port; the others get free ports"`
 	IngressPort int            `envconfig:"JOBFLOW_INGRESS_PORT" default:"8070" desc:"port of the KafkaSink ingress (/<namespace>/<sink>)"`
 	BrokerPort  int            `envconfig:"JOBFLOW_BROKER_PORT" default:"8071" desc:"port of the Kafka Broker ingress (/<namespace>/<broker>), Knative's kafka-broker-ingress"`
-	AdminPort   int            `envconfig:"JOBFLOW_ADMIN_PORT" default:"8079" desc:"port of the engine's /metrics and /status"`
+	AdminPort   int            `envconfig:"JOBFLOW_ADMIN_PORT" default:"8079" desc:"port of the engine's live console (/), /metrics and /status"`
+
+	Prometheus     bool          `envconfig:"JOBFLOW_PROMETHEUS" default:"true" desc:"start a local Prometheus (Debian's prometheus) scraping the engine and every function instance; false: only keep JOBFLOW_DIR/prometheus/targets/jobflow.json current"`
+	PrometheusPort int           `envconfig:"JOBFLOW_PROMETHEUS_PORT" default:"9090" desc:"port of the local Prometheus (UI and API)"`
+	PrometheusBin  string        `envconfig:"JOBFLOW_PROMETHEUS_BIN" default:"prometheus" desc:"the prometheus binary"`
+	ScrapeInterval time.Duration `envconfig:"JOBFLOW_SCRAPE_INTERVAL" default:"5s" desc:"how often the local Prometheus scrapes"`
+	LagInterval    time.Duration `envconfig:"JOBFLOW_LAG_INTERVAL" default:"5s" desc:"how often the consumer lag of sources and triggers is measured (jobflow_consumer_lag)"`
+
+	Traces     bool `envconfig:"JOBFLOW_TRACES" default:"true" desc:"keep recent traces in memory (GET /traces on the admin port): the engine's spans, and the functions' sent to its OTLP receiver (/v1/traces) unless OTEL_EXPORTER_OTLP_ENDPOINT names another"`
+	TracesKept int  `envconfig:"JOBFLOW_TRACES_KEPT" default:"2000" desc:"how many of the latest traces are kept in memory"`
 
 	OneEventPerRequest bool `envconfig:"JOBFLOW_ONE_EVENT_PER_REQUEST" default:"false" desc:"true: ignore jobflow.dev/delivery.batch-size and deliver one event per request everywhere, as Knative does"`
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/jobflow/jobflow/internal/engine/plan"
 	"github.com/jobflow/jobflow/internal/kafkabroker"
@@ -16,6 +17,7 @@ import (
 	"github.com/jobflow/jobflow/internal/pingsource"
 	"github.com/jobflow/jobflow/internal/procs"
 	"github.com/jobflow/jobflow/internal/scaler"
+	"github.com/jobflow/jobflow/internal/tracestore"
 )
 
 // ClusterSinkHost is the host of Knative's KafkaSink ingress on a cluster;
@@ -37,6 +39,7 @@ type Engine struct {
 	triggers []*kafkasource.Source // a Broker Trigger's dispatcher each
 	pings    *pingsource.Runner    // nil: no PingSource
 	send     *kafkasource.Sender   // shared by sources, triggers and pings
+	traces   *tracestore.Store     // nil: traces not kept
 }
 
 // New returns an engine; out receives the human-readable progress and status.
@@ -86,6 +89,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		len(topo.Functions), len(topo.Sources), len(topo.Sinks), len(topo.Bindings), len(topo.Topics),
 		len(topo.Brokers), len(topo.Triggers), len(topo.PingSources))
 
+	if err := e.startTracing(ctx, &stops); err != nil {
+		return err
+	}
 	p, brokers, err := e.startBackends(ctx, &stops, topo, lns)
 	if err != nil {
 		return err
@@ -96,13 +102,19 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := e.startDataPlane(ctx, &stops, p, lns, brokers); err != nil {
 		return err
 	}
-	if err := e.startAdmin(&stops); err != nil {
+	if err := e.startAdmin(&stops, brokers); err != nil {
 		return err
 	}
+	e.startObserve(&stops, p, brokers)
 	e.printReady(p)
 	close(e.ready)
 	e.statusLoop(ctx)
 	e.say("stopping...")
+	last, began := e.Status(), time.Now()
+	stops.unwind()
+	for _, l := range wrap(fmt.Sprintf("stopped in %.1fs:", time.Since(began).Seconds()), e.stopped(p, last), termWidth(e.out)) {
+		e.say("%s", l)
+	}
 	return nil
 }
 

@@ -71,7 +71,7 @@ func (e *Engine) startPool(l *layer, f plan.Function, lns *listeners) (*scaler.P
 		return nil, err
 	}
 	p := scaler.New(scaler.Spec{
-		Name: f.Name, Bin: f.Bin, Env: append(os.Environ(), f.Env...), Log: logf,
+		Name: f.Name, Bin: f.Bin, Env: append(append(os.Environ(), e.traceEnv()...), f.Env...), Log: logf,
 		Addr: f.Addr, Listener: lns.takeFunction(f.Name),
 		Scale: f.Scale, HoldTimeout: e.cfg.StartTimeout,
 	}, e.log)

@@ -10,12 +10,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/jobflow/jobflow/internal/engine"
 )
 
 // TestCrashesAndRestartLoseNothing sends jobs while function processes are
 // killed mid-delivery and the whole engine is restarted mid-stream: every
 // job ends finished in PostgreSQL exactly once, with exactly two events in
-// ClickHouse, although deliveries were repeated.
+// ClickHouse, although deliveries (batches on every hop: delivered,
+// emitted, produced) were repeated.
 func TestCrashesAndRestartLoseNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: runs the whole engine twice")
@@ -125,6 +128,18 @@ func TestCrashesAndRestartLoseNothing(t *testing.T) {
 		n, raw, 2*n, restarts)
 	if restarts < 3 {
 		t.Fatalf("%d restarts: the killed functions were not restarted", restarts)
+	}
+	// Batches on every hop (the default): the crashes and the restart fell
+	// on batched deliveries, which were redelivered whole or one by one.
+	var batches int64
+	for _, st := range []engine.Status{c.eng.Status(), c2.eng.Status()} {
+		for _, name := range []string{"processor-source", "converter-source", "pgsink-source", "chsink-source"} {
+			batches += st.Sources[name].Batches
+		}
+	}
+	t.Logf("%d batched deliveries", batches)
+	if batches == 0 {
+		t.Fatal("no batched delivery: the test did not exercise crashes mid-batch")
 	}
 	for i, id := range ids {
 		var info struct{ Status string }

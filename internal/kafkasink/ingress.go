@@ -4,9 +4,15 @@
 // to the destination's topic keyed by its partitionkey, answering 202 only
 // once Kafka acknowledged. A KafkaSink writes binary or structured records;
 // a Broker always binary (its triggers read them).
+//
+// Both also take a CloudEvents batch (application/cloudevents-batch+json,
+// jobflow's own: Knative's ingresses take one event per request), written
+// with one produce and answered 202 only once Kafka acknowledged every
+// event of it (batch.go).
 package kafkasink
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +22,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
@@ -110,20 +117,21 @@ func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, in.maxBody)
+	if fn.IsBatch(r.Header) {
+		in.serveBatch(w, r, s)
+		return
+	}
 	e, err := fn.ReadEvent(r)
 	if err != nil {
 		in.produced.WithLabelValues(s.Name, "invalid").Inc()
 		fn.WriteError(w, in.readError(err))
 		return
 	}
-	ctx := binding.WithForceBinary(r.Context())
-	if s.Structured {
-		ctx = binding.WithForceStructured(r.Context())
-	}
-	pm := &sarama.ProducerMessage{Topic: s.Topic}
-	if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(e), pm); err != nil {
+	defer traceHop(r, in.kind, s, e).End()
+	pm, err := s.record(r.Context(), e)
+	if err != nil {
 		in.produced.WithLabelValues(s.Name, "invalid").Inc()
-		fn.WriteError(w, fn.Invalidf("encode event: %v", err))
+		fn.WriteError(w, err)
 		return
 	}
 	if _, _, err := in.producer.SendMessage(pm); err != nil {
@@ -134,6 +142,20 @@ func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	in.produced.WithLabelValues(s.Name, "ok").Inc()
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// record is the Kafka record of e in s's topic: binary mode keyed by its
+// partitionkey, or structured if s says so.
+func (s Sink) record(ctx context.Context, e *event.Event) (*sarama.ProducerMessage, error) {
+	ctx = binding.WithForceBinary(ctx)
+	if s.Structured {
+		ctx = binding.WithForceStructured(ctx)
+	}
+	pm := &sarama.ProducerMessage{Topic: s.Topic}
+	if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(e), pm); err != nil {
+		return nil, fn.Invalidf("encode event %s: %v", e.ID(), err)
+	}
+	return pm, nil
 }
 
 // readError is the answer to a request that is not a CloudEvent: a

@@ -84,7 +84,9 @@ func (d *dispatcher) deliver(ctx context.Context, m *sarama.ConsumerMessage, e *
 			return true
 		}
 	}
+	ctx, endSpan := deliverySpan(ctx, d.source, m, e)
 	o, last := d.deliverer.Deliver(ctx, e)
+	endSpan(o, last)
 	d.listener.Finished(m, Result{Outcome: o, Last: last, Took: time.Since(start)})
 	return o != Aborted
 }

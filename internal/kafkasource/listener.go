@@ -58,13 +58,18 @@ func (ls listeners) Finished(m *sarama.ConsumerMessage, r Result) {
 
 // Stats are running totals.
 type Stats struct {
-	Delivered, DeadLettered, Dropped, Attempts, Failures int64
-	InFlight                                             int64
+	Delivered    int64 `json:"delivered"`     // records the target took (2xx)
+	DeadLettered int64 `json:"dead_lettered"` // records sent to the dead-letter sink
+	Dropped      int64 `json:"dropped"`       // records given up without a dead-letter sink
+	Attempts     int64 `json:"attempts"`      // requests made, retries and batches included
+	Failures     int64 `json:"failures"`      // attempts that failed (retried or not)
+	InFlight     int64 `json:"in_flight"`     // records taken and not finished yet
 	// Filtered: events a Trigger's filter did not match (finished unsent).
-	Filtered int64 `json:",omitempty"`
+	Filtered int64 `json:"filtered"`
 	// Batches sent, and those refused (their events are then delivered one
 	// by one).
-	Batches, BatchFallbacks int64 `json:",omitempty"`
+	Batches        int64 `json:"batches"`
+	BatchFallbacks int64 `json:"batch_fallbacks"`
 }
 
 // counter is the listener that keeps a source's Stats.

@@ -13,6 +13,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/jobflow/jobflow/pkg/runtime/delivery"
+	"github.com/jobflow/jobflow/pkg/runtime/tracing"
 )
 
 // Attempt is the result of one HTTP delivery.
@@ -100,6 +101,7 @@ func eventRequest(ctx context.Context, target string, e *event.Event) (*http.Req
 	if err := cehttp.WriteRequest(ctx, binding.ToMessage(e), req); err != nil {
 		return nil, fmt.Errorf("encode event: %w", err)
 	}
+	tracing.ToHeader(ctx, req.Header)
 	return req, nil
 }
 

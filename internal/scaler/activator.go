@@ -80,8 +80,13 @@ func (e *activatorError) Error() string { return e.msg }
 var resendUnsent = delivery.Policy{Retry: 100, Backoff: delivery.Linear, Delay: 10 * time.Millisecond, Rule: delivery.Unsent}
 
 // ServeHTTP buffers the request body (so it can be resent) and answers
-// with what RoundTrip got.
+// with what RoundTrip got; a request that switches protocols (a WebSocket)
+// is joined to its instance instead (upgrade.go).
 func (a *activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if isUpgrade(r) {
+		a.serveUpgrade(w, r)
+		return
+	}
 	var body []byte
 	if r.Body != nil && r.Body != http.NoBody {
 		b, err := io.ReadAll(io.LimitReader(r.Body, a.maxBody+1))

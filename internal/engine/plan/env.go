@@ -22,12 +22,16 @@ const (
 var secretTemplate = regexp.MustCompile(`^\{\{\s*secret:([^:\s]+):([^:\s]+)\s*\}\}$`)
 
 // baseEnv is what every process gets besides func.yaml's envs: the
-// addresses of the servers.
+// addresses of the servers, the engine's data dir and the repository root
+// (where a function that keeps local state, or reads files of the
+// repository, finds them).
 func (r *resolver) baseEnv() []string {
 	return []string{
 		"JOBFLOW_POSTGRES_URL=" + r.at.Postgres,
 		"JOBFLOW_CLICKHOUSE_ADDR=" + r.at.ClickHouse,
 		"KAFKA_BROKERS=" + strings.Join(r.at.Brokers, ","),
+		"JOBFLOW_DIR=" + r.s.StateDir,
+		"JOBFLOW_ROOT=" + r.s.Root,
 	}
 }
 
@@ -46,8 +50,9 @@ func (r *resolver) envValue(v string) (value string, ok bool, err error) {
 }
 
 // secretValue is the local value of a key of the cluster's database
-// Secret: the local PostgreSQL or ClickHouse, or a database on the local
-// PostgreSQL named after the key (dialogs-url: database dialogs), unless
+// Secret: the local PostgreSQL or ClickHouse, a signing key the engine
+// generates (<name>-key, keys.go), or a database on the local PostgreSQL
+// named after the key (dialogs-url: database dialogs), unless
 // Settings.Databases gives that database's URL.
 func (r *resolver) secretValue(secret, key string) (string, error) {
 	switch key {
@@ -56,9 +61,12 @@ func (r *resolver) secretValue(secret, key string) (string, error) {
 	case keyClickHouse:
 		return r.at.ClickHouse, nil
 	}
+	if strings.HasSuffix(key, keySuffix) {
+		return r.generatedKey(secret, key)
+	}
 	db, ok := strings.CutSuffix(key, dbKeySuffix)
 	if !ok || db == "" {
-		return "", fmt.Errorf("secret %s key %s: the engine knows %s, %s and <database>%s", secret, key, keyPostgres, keyClickHouse, dbKeySuffix)
+		return "", fmt.Errorf("secret %s key %s: the engine knows %s, %s, <database>%s and <name>%s (a key it generates)", secret, key, keyPostgres, keyClickHouse, dbKeySuffix, keySuffix)
 	}
 	if u := r.s.Databases[db]; u != "" {
 		return u, nil

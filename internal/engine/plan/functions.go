@@ -27,6 +27,10 @@ func LocalPort(f manifest.Function, overrides map[string]int) (int, error) {
 	return p, nil
 }
 
+// EnvEmitBatch is the variable that makes a function's emitter send
+// batches (fn.EmitConfig).
+const EnvEmitBatch = "JOBFLOW_EMIT_BATCH"
+
 func buildFunctions(r *resolver) ([]Function, error) {
 	var fs []Function
 	for _, mf := range r.topo.Functions {
@@ -52,6 +56,7 @@ func buildFunction(r *resolver, mf manifest.Function) (Function, error) {
 	if err != nil {
 		return Function{}, err
 	}
+	env = append(env, "JOBFLOW_FUNCTION_URL="+u) // its own address (e.g. for a webhook it registers)
 	return Function{
 		Name: mf.Name, Dir: mf.Dir, Package: "./cmd/" + mf.Name,
 		Bin:  filepath.Join(r.s.StateDir, "bin", mf.Name),
@@ -63,10 +68,14 @@ func buildFunction(r *resolver, mf manifest.Function) (Function, error) {
 }
 
 // functionEnv is the environment a function adds to the engine's: the
-// servers' addresses, func.yaml's envs resolved, and K_SINK from its
-// SinkBinding.
+// servers' addresses, JOBFLOW_EMIT_BATCH (the engine's KafkaSink ingress
+// takes batches; not when every hop is one event per request, as on
+// Knative), func.yaml's envs resolved, and K_SINK from its SinkBinding.
 func (r *resolver) functionEnv(f manifest.Function) ([]string, error) {
 	env := r.baseEnv()
+	if !r.s.OneEventPerRequest {
+		env = append(env, EnvEmitBatch+"=true")
+	}
 	for _, v := range f.Run.Envs {
 		value, ok, err := r.envValue(v.Value)
 		if err != nil {

@@ -65,13 +65,16 @@ func env(f *plan.Function, name string) (string, bool) {
 // checks its wiring; nothing starts.
 func TestRepositoryPlan(t *testing.T) {
 	p, at := build(t, plan.Settings{Namespace: "jobflow", StateDir: "/state", Root: "/repo"})
-	if len(p.Functions) != 8 || len(p.Sources) != 5 || len(p.Adapters) != 1 || len(p.Topics) == 0 || len(p.Sinks) == 0 {
+	if len(p.Functions) < 8 || len(p.Sources) < 5 || len(p.Adapters) != 1 || len(p.Topics) == 0 || len(p.Sinks) == 0 {
 		t.Fatalf("plan: %d functions, %d sources, %d adapters, %d topics, %d sinks",
 			len(p.Functions), len(p.Sources), len(p.Adapters), len(p.Topics), len(p.Sinks))
 	}
 	sink := func(name string) string { return "http://" + ingress + "/jobflow/" + name }
 	wantSink := map[string]string{
 		"receiver": sink("receiver-sink"), "processor": sink("processor-sink"), "converter": sink("postgres-sink"),
+		"users": sink("orders-users-sink"), "orders": "http://" + at.BrokerIngress + "/jobflow/orders",
+		"saga":          "http://" + at.BrokerIngress + "/jobflow/orders",
+		"config-source": sink("config-sink"),
 	}
 	for _, f := range p.Functions {
 		got, ok := env(&f, "K_SINK")
@@ -91,14 +94,18 @@ func TestRepositoryPlan(t *testing.T) {
 	if s := p.Function("chsink").Scale; s.MaxScale != 3 || s.MinScale != 0 {
 		t.Errorf("chsink scale: %+v", s)
 	}
-	var http []string
-	for _, f := range p.Functions {
-		if f.HTTP {
-			http = append(http, f.Name)
-		}
+	// A function's cluster Service URL is its activator (live configuration's client).
+	if v, _ := env(p.Function("processor"), "JOBFLOW_CONFIG_URL"); v != "http://"+at.Functions["config-subscribe"] {
+		t.Errorf("processor JOBFLOW_CONFIG_URL %q, want config-subscribe's %s", v, at.Functions["config-subscribe"])
 	}
-	if !slices.Equal(http, []string{"dialogs", "query", "receiver"}) {
-		t.Errorf("HTTP functions %v", http)
+	if v, _ := env(p.Function("config-source"), "JOBFLOW_DIR"); v != "/state" {
+		t.Errorf("JOBFLOW_DIR %q", v)
+	}
+	for name, http := range map[string]bool{"dialogs": true, "query": true, "receiver": true, "users": true, "orders": true, "notify": true, "config-source": true, "config-subscribe": true,
+		"processor": false, "converter": false, "pgsink": false, "chsink": false, "counter": false} {
+		if f := p.Function(name); f == nil || f.HTTP != http {
+			t.Errorf("%s: HTTP function %v, want %v", name, f != nil && f.HTTP, http)
+		}
 	}
 }
 
@@ -109,12 +116,14 @@ func TestSourcesOfPlan(t *testing.T) {
 		target             string
 		maxInFlight, batch int
 		topics             []string
+		ordered            bool
 	}{
-		"processor-source": {"processor", 0, 1, []string{"receiver-topic"}},
-		"converter-source": {"converter", 200, 1, []string{"receiver-topic", "processor-topic"}},
-		"pgsink-source":    {"pgsink", 16000, 1000, nil},
-		"chsink-source":    {"chsink", 80000, 1000, []string{"clickhouse-topic"}},
-		"counter-source":   {"counter", 1000, 1, []string{"dialogs.public.messages", "dialogs.public.users"}},
+		"processor-source": {"processor", 1000, 100, []string{"receiver-topic"}, false},
+		"converter-source": {"converter", 400, 100, []string{"receiver-topic", "processor-topic"}, false},
+		"pgsink-source":    {"pgsink", 16000, 1000, nil, false},
+		"chsink-source":    {"chsink", 80000, 1000, []string{"clickhouse-topic"}, false},
+		"counter-source":   {"counter", 1000, 1, []string{"dialogs.public.messages", "dialogs.public.users"}, false},
+		"notify-users":     {"notify", 0, 1, []string{"orders-users"}, true},
 	}
 	for _, s := range p.Sources {
 		w, ok := want[s.Name]
@@ -125,7 +134,7 @@ func TestSourcesOfPlan(t *testing.T) {
 		if s.Target != "http://"+at.Functions[w.target] || s.DeadLetter != dls {
 			t.Errorf("%s: target %s dead letter %s", s.Name, s.Target, s.DeadLetter)
 		}
-		if s.Ordered || s.BatchSize != w.batch || (w.maxInFlight > 0 && s.MaxInFlight != w.maxInFlight) {
+		if s.Ordered != w.ordered || s.BatchSize != w.batch || (w.maxInFlight > 0 && s.MaxInFlight != w.maxInFlight) {
 			t.Errorf("%s: ordered %v batch %d max in flight %d", s.Name, s.Ordered, s.BatchSize, s.MaxInFlight)
 		}
 		if w.topics != nil && !slices.Equal(s.Topics, w.topics) {
@@ -140,6 +149,23 @@ func TestSourcesOfPlan(t *testing.T) {
 	for _, s := range p.Sources {
 		if s.BatchSize != 1 {
 			t.Errorf("%s: batch size %d with OneEventPerRequest", s.Name, s.BatchSize)
+		}
+	}
+}
+
+// TestFunctionsEmitBatchesUnlessOneEventPerRequest: the engine tells every
+// function's emitter to send batches (its ingress takes them), except when
+// every hop must be one event per request, as on Knative.
+func TestFunctionsEmitBatchesUnlessOneEventPerRequest(t *testing.T) {
+	for _, one := range []bool{false, true} {
+		p, _ := build(t, plan.Settings{Namespace: "jobflow", OneEventPerRequest: one})
+		if len(p.Functions) == 0 {
+			t.Fatal("no functions")
+		}
+		for _, f := range p.Functions {
+			if got := slices.Contains(f.Env, plan.EnvEmitBatch+"=true"); got == one {
+				t.Errorf("%s with OneEventPerRequest %v: %s=true in its env is %v", f.Name, one, plan.EnvEmitBatch, got)
+			}
 		}
 	}
 }
@@ -162,15 +188,14 @@ func TestDatabasesOfPlan(t *testing.T) {
 			t.Errorf("%s: %s %q, want %q", c.function, c.env, v, c.want)
 		}
 	}
-	slices.Sort(p.Databases)
-	if !slices.Equal(p.Databases, []string{"counters", "dialogs"}) {
+	if !slices.Contains(p.Databases, "counters") || !slices.Contains(p.Databases, "dialogs") {
 		t.Errorf("databases to create %v", p.Databases)
 	}
 	p, _ = build(t, plan.Settings{Namespace: "jobflow", Databases: map[string]string{"dialogs": "postgres://elsewhere/d"}})
 	if v, _ := env(p.Function("dialogs"), "JOBFLOW_DIALOGS_URL"); v != "postgres://elsewhere/d" {
 		t.Errorf("dialogs override: %q", v)
 	}
-	if !slices.Equal(p.Databases, []string{"counters"}) {
+	if !slices.Contains(p.Databases, "counters") || slices.Contains(p.Databases, "dialogs") {
 		t.Errorf("databases to create with dialogs overridden: %v", p.Databases)
 	}
 }
@@ -199,7 +224,8 @@ func TestAdaptersOfPlan(t *testing.T) {
 
 func TestLocalPort(t *testing.T) {
 	topo := load(t)
-	want := map[string]int{"receiver": 8080, "query": 8081, "dialogs": 8082}
+	want := map[string]int{"receiver": 8080, "query": 8081, "dialogs": 8082, "users": 8083, "orders": 8084, "notify": 8085,
+		"payment": 8086, "stock": 8087, "delivery": 8088, "config-subscribe": 8089, "config-source": 8090}
 	for _, f := range topo.Functions {
 		got, err := plan.LocalPort(f, nil)
 		if err != nil || got != want[f.Name] {
@@ -237,5 +263,35 @@ func TestUnknownSecretKey(t *testing.T) {
 	topo.Functions[0].Run.Envs = append(topo.Functions[0].Run.Envs, manifest.EnvVar{Name: "X", Value: "{{ secret:jobflow-db:postgres-password }}"})
 	if _, err := plan.Build(topo, plan.Settings{}, addresses(topo)); err == nil || !strings.Contains(err.Error(), "postgres-password") {
 		t.Errorf("unknown secret key: %v", err)
+	}
+}
+
+// TestGeneratedKeys: a secret key <name>-key is a signing key the engine
+// makes once per state directory: every function naming it gets the same
+// value, and a later plan on the same directory the same again.
+func TestGeneratedKeys(t *testing.T) {
+	dir := t.TempDir()
+	build := func() []string {
+		topo := load(t)
+		var vals []string
+		for i := range topo.Functions[:2] {
+			topo.Functions[i].Run.Envs = append(topo.Functions[i].Run.Envs, manifest.EnvVar{Name: "SIGN", Value: "{{ secret:auth:jwt-key }}"})
+		}
+		p, err := plan.Build(topo, plan.Settings{StateDir: dir}, addresses(topo))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range p.Functions {
+			for _, e := range f.Env {
+				if v, ok := strings.CutPrefix(e, "SIGN="); ok {
+					vals = append(vals, v)
+				}
+			}
+		}
+		return vals
+	}
+	first, again := build(), build()
+	if len(first) != 2 || len(first[0]) != 64 || first[0] != first[1] || len(again) != 2 || again[0] != first[0] {
+		t.Errorf("generated keys %q then %q: want one 64-hex key, kept", first, again)
 	}
 }

@@ -20,7 +20,8 @@ type resolver struct {
 	// clusterKafka holds the bootstrap servers the manifests name; env
 	// values naming them become the local brokers.
 	clusterKafka map[string]bool
-	databases    []string // local databases named so far
+	databases    []string          // local databases named so far
+	keys         map[string]string // generated signing keys (keys.go) by <secret>.<key>
 }
 
 func newResolver(topo *manifest.Topology, s Settings, at Addresses) *resolver {
@@ -87,7 +88,9 @@ func (r *resolver) url(d manifest.Destination) (string, error) {
 }
 
 // rewrite points cluster addresses at local ones: the KafkaSink and
-// Broker ingresses at the engine's, the Kafka bootstrap servers at the local brokers.
+// Broker ingresses at the engine's, a function's Knative Service
+// (http://<function>.<namespace>.svc.cluster.local) at its activator, the
+// Kafka bootstrap servers at the local brokers.
 func (r *resolver) rewrite(v string) string {
 	for _, scheme := range []string{"http://", "https://"} {
 		if rest, ok := strings.CutPrefix(v, scheme+ClusterSinkHost); ok {
@@ -96,9 +99,30 @@ func (r *resolver) rewrite(v string) string {
 		if rest, ok := strings.CutPrefix(v, scheme+ClusterBrokerHost); ok {
 			return "http://" + r.at.BrokerIngress + rest
 		}
+		if u, ok := r.serviceURL(strings.TrimPrefix(v, scheme)); ok && strings.HasPrefix(v, scheme) {
+			return u
+		}
 	}
 	if r.clusterKafka[v] {
 		return strings.Join(r.at.Brokers, ",")
 	}
 	return v
+}
+
+// serviceURL is the local URL of hostPath when its host is a function's
+// cluster-local Service name in the engine's namespace.
+func (r *resolver) serviceURL(hostPath string) (string, bool) {
+	host, path, _ := strings.Cut(hostPath, "/")
+	name, ok := strings.CutSuffix(host, "."+r.s.Namespace+".svc.cluster.local")
+	if !ok {
+		return "", false
+	}
+	u, err := r.functionURL(name)
+	if err != nil {
+		return "", false
+	}
+	if path != "" {
+		u += "/" + path
+	}
+	return u, true
 }

@@ -86,3 +86,11 @@ func (c *Converter) event(in event.Event, typ, output string, j job.Job) event.E
 	e.SetExtension("partitionkey", j.ID.String())
 	return e
 }
+
+// HandleBatch takes a batched delivery (local engine): every event is
+// converted and the rows and CSV lines are emitted as one batch per sink;
+// one invalid event fails the batch, whose events the engine then delivers
+// one by one (fn.HandleEach).
+func (c *Converter) HandleBatch(ctx context.Context, in []event.Event) ([]fn.Output, error) {
+	return fn.HandleEach(ctx, c, in)
+}

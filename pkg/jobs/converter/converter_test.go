@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 
 	"github.com/jobflow/jobflow/pkg/jobs/job"
@@ -65,5 +66,33 @@ func TestConverterRejects(t *testing.T) {
 	}
 	if _, err := c.Handle(context.Background(), noFinish); fn.StatusOf(err) != 400 {
 		t.Errorf("finished without finish_date: %v", err)
+	}
+}
+
+// TestConverterBatchEmitsEveryEventsOutputs: a batched delivery yields the
+// row and the CSV line of each event, in the batch's order; one invalid
+// event fails the batch with its reason and no output.
+func TestConverterBatchEmitsEveryEventsOutputs(t *testing.T) {
+	c := &Converter{Config{Source: "/c"}}
+	var in []event.Event
+	for range 20 {
+		j := job.Job{ID: uuid.New(), CreateDate: time.Now().UTC(), Sleep: 1, DataSize: 1}
+		e, _ := job.NewEvent(job.TypeCreated, "/r", j.ID.String(), j)
+		in = append(in, e)
+	}
+	outs, err := c.HandleBatch(context.Background(), in)
+	if err != nil || len(outs) != 2*len(in) {
+		t.Fatalf("%d outputs, %v; want %d", len(outs), err, 2*len(in))
+	}
+	for i, e := range in {
+		row, csv := outs[2*i], outs[2*i+1]
+		if row.To != fn.DefaultOutput || csv.To != ClickHouseOutput || row.Event.Subject() != e.ID() || csv.Event.Subject() != e.ID() {
+			t.Fatalf("event %d: outputs %s→%q, %s→%q", i, row.Event.Subject(), row.To, csv.Event.Subject(), csv.To)
+		}
+	}
+	wrong, _ := job.NewEvent("dev.example.other", "/r", "x", job.Job{ID: uuid.New()})
+	in[3] = wrong
+	if outs, err := c.HandleBatch(context.Background(), in); fn.StatusOf(err) != 400 || outs != nil {
+		t.Fatalf("batch with an event of the wrong type: %v, %d outputs; want a 400 and none", err, len(outs))
 	}
 }

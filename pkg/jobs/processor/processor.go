@@ -9,10 +9,12 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/jobflow/jobflow/pkg/config/client"
 	"github.com/jobflow/jobflow/pkg/jobs/job"
 	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
@@ -30,15 +32,106 @@ type Processor struct {
 	Config
 	Sleep func(ctx context.Context, d time.Duration) error
 	Now   func() time.Time
+	// Live, when set, overrides the limits with the configuration
+	// repository's values (keys LiveMaxSleep and LiveMaxDataSize).
+	Live *Live
 }
 
-// New returns a processor configured from PROCESSOR_*.
+// The live configuration keys of the processor's limits.
+const (
+	LiveMaxSleep    = "jobs/processor/max-sleep"
+	LiveMaxDataSize = "jobs/processor/max-data-size"
+)
+
+// Live is the processor's limits as live configuration, the environment's
+// values their defaults.
+type Live struct {
+	client      *client.Client
+	maxSleep    *client.Var[time.Duration]
+	maxDataSize *client.Var[int64]
+	cancel      context.CancelFunc
+	done        chan struct{}
+	started     time.Time
+}
+
+// firstValuesWait is how long a starting instance waits (not ready) for
+// its live values before it takes jobs with the environment's.
+const firstValuesWait = 2 * time.Second
+
+// NewLive binds the limits to c (not yet running).
+func NewLive(c *client.Client, cfg Config) *Live {
+	return &Live{
+		client: c,
+		maxSleep: client.Bind(c, LiveMaxSleep, cfg.MaxSleep, func(d time.Duration) error {
+			if d < 0 {
+				return fmt.Errorf("max-sleep %s: want 0 or more", d)
+			}
+			return nil
+		}),
+		maxDataSize: client.Bind(c, LiveMaxDataSize, cfg.MaxDataSize, func(n int64) error {
+			if n < 0 {
+				return fmt.Errorf("max-data-size %d: want 0 or more", n)
+			}
+			return nil
+		}),
+	}
+}
+
+// New returns a processor configured from PROCESSOR_*, its limits live
+// when JOBFLOW_CONFIG_URL names the configuration service.
 func New() (*Processor, error) {
 	var cfg Config
 	if err := fn.Process("PROCESSOR", &cfg); err != nil {
 		return nil, err
 	}
-	return &Processor{Config: cfg, Sleep: delivery.Sleep, Now: time.Now}, nil
+	c, err := client.FromEnv(fn.NewLogger(os.Getenv("LOG_LEVEL"), "processor"), "jobs/processor/*")
+	if err != nil {
+		return nil, err
+	}
+	return &Processor{Config: cfg, Sleep: delivery.Sleep, Now: time.Now, Live: NewLive(c, cfg)}, nil
+}
+
+// Start follows the live limits.
+func (p *Processor) Start(context.Context, map[string]string) error {
+	if p.Live == nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.Live.cancel, p.Live.done, p.Live.started = cancel, make(chan struct{}), time.Now()
+	go func() { defer close(p.Live.done); p.Live.client.Run(ctx) }()
+	return nil
+}
+
+// Stop ends the subscription.
+func (p *Processor) Stop(context.Context) error {
+	if p.Live != nil && p.Live.cancel != nil {
+		p.Live.cancel()
+		<-p.Live.done
+	}
+	return nil
+}
+
+// Ready is the readiness probe: a starting instance takes no job until its
+// live limits arrived (or firstValuesWait passed, or there is no service),
+// so a job is not judged by the environment's limits for want of a moment.
+func (p *Processor) Ready(context.Context) (bool, error) {
+	if p.Live == nil || p.Live.started.IsZero() || time.Since(p.Live.started) > firstValuesWait {
+		return true, nil
+	}
+	select {
+	case <-p.Live.client.Ready():
+		return true, nil
+	default:
+		return false, nil
+	}
+}
+
+// limits are the limits in force now.
+func (p *Processor) limits() (maxSleep time.Duration, maxDataSize int64) {
+	if p.Live == nil {
+		return p.MaxSleep, p.MaxDataSize
+	}
+	return p.Live.maxSleep.Load(), p.Live.maxDataSize.Load()
 }
 
 // Handle takes a job.created event. A job that asks too much ends as
@@ -53,11 +146,12 @@ func (p *Processor) Handle(ctx context.Context, in event.Event) ([]fn.Output, er
 		return nil, fn.Invalid(err)
 	}
 	typ := job.TypeFinished
+	maxSleep, maxDataSize := p.limits()
 	switch {
-	case time.Duration(j.Sleep)*time.Millisecond > p.MaxSleep:
-		typ, j.Status, j.Error = job.TypeFailed, job.StatusFail, fmt.Sprintf("sleep %d ms is over the limit of %s", j.Sleep, p.MaxSleep)
-	case j.DataSize > p.MaxDataSize:
-		typ, j.Status, j.Error = job.TypeFailed, job.StatusFail, fmt.Sprintf("data_size %d is over the limit of %d", j.DataSize, p.MaxDataSize)
+	case time.Duration(j.Sleep)*time.Millisecond > maxSleep:
+		typ, j.Status, j.Error = job.TypeFailed, job.StatusFail, fmt.Sprintf("sleep %d ms is over the limit of %s", j.Sleep, maxSleep)
+	case j.DataSize > maxDataSize:
+		typ, j.Status, j.Error = job.TypeFailed, job.StatusFail, fmt.Sprintf("data_size %d is over the limit of %d", j.DataSize, maxDataSize)
 	default:
 		if err := p.Sleep(ctx, time.Duration(j.Sleep)*time.Millisecond); err != nil {
 			return nil, fmt.Errorf("job %s interrupted: %w", j.ID, err)
@@ -89,4 +183,12 @@ func Checksum(j job.Job) string {
 		written += chunk
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// HandleBatch takes a batched delivery (local engine): its jobs are worked
+// on concurrently, so their sleeps overlap, and their outcomes are emitted
+// together; one invalid event fails the batch, whose events the engine
+// then delivers one by one (fn.HandleEach).
+func (p *Processor) HandleBatch(ctx context.Context, in []event.Event) ([]fn.Output, error) {
+	return fn.HandleEach(ctx, p, in)
 }

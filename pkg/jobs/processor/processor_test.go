@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +98,49 @@ func TestProcessorInterruptedIsRetried(t *testing.T) {
 	_, err := p.Handle(ctx, in)
 	if err == nil || fn.StatusOf(err) != 500 || !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want a retryable 500 wrapping context.Canceled", err)
+	}
+}
+
+// TestProcessorBatchWorksConcurrently: the jobs of a batched delivery are
+// worked on at once (their sleeps overlap) and every outcome is returned,
+// in the batch's order; one invalid event fails the batch alone, with its
+// reason and status and no output, so that the engine delivers the batch's
+// events one by one and dead-letters that one only.
+func TestProcessorBatchWorksConcurrently(t *testing.T) {
+	p := &Processor{Config: Config{MaxSleep: time.Minute, MaxDataSize: 1 << 20, Source: "/p"}, Sleep: delivery.Sleep, Now: time.Now}
+	const n, sleep = 50, 200 // one after another: 10 s
+	in := make([]event.Event, n)
+	for i := range in {
+		j := created(t, sleep, 10)
+		in[i], _ = job.NewEvent(job.TypeCreated, "/r", j.ID.String(), j)
+	}
+	start := time.Now()
+	outs, err := p.HandleBatch(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("a batch of %d jobs of %d ms took %s: the sleeps did not overlap", n, sleep, took)
+	}
+	if len(outs) != n {
+		t.Fatalf("%d outputs for %d jobs", len(outs), n)
+	}
+	for i, o := range outs {
+		done, err := job.DecodeJob(o.Event)
+		if err != nil || o.Event.Type() != job.TypeFinished || done.ID.String() != in[i].ID() {
+			t.Fatalf("output %d: %s %+v %v, want job.finished of %s", i, o.Event.Type(), done, err, in[i].ID())
+		}
+	}
+
+	bad, _ := job.NewEvent(job.TypeCreated, "/r", "bad", created(t, 1, 1))
+	_ = bad.SetData("application/json", []byte(`{"id":"x"}`))
+	in[7] = bad
+	start = time.Now()
+	outs, err = p.HandleBatch(context.Background(), in)
+	if fn.StatusOf(err) != 400 || outs != nil || !strings.Contains(err.Error(), "event 7 (id bad)") {
+		t.Fatalf("batch with an invalid event: %v, %d outputs; want a 400 naming event 7 and none", err, len(outs))
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("a failed batch took %s", took)
 	}
 }

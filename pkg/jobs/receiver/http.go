@@ -49,6 +49,14 @@ func (f *Function) Start(context.Context, map[string]string) error {
 	return nil
 }
 
+// Stop stops the emitter (after the server drained its requests).
+func (f *Function) Stop(context.Context) error {
+	if f.emitter != nil {
+		f.emitter.Close()
+	}
+	return nil
+}
+
 // Ready is the readiness probe.
 func (f *Function) Ready(context.Context) (bool, error) { return f.emitter != nil, nil }
 

@@ -2,6 +2,8 @@ package fn_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -120,5 +122,44 @@ func TestAFunctionWithoutBatchesAnswers415(t *testing.T) {
 	url := serve(t, fn.NewEventFunction("t", func() (fn.Handler, error) { return echo(""), nil }))
 	if code, body := postBatch(t, url, "in", "in"); code != http.StatusUnsupportedMediaType {
 		t.Fatalf("%d %s, want 415", code, body)
+	}
+}
+
+// TestHandleEachAnswersForTheBatch: the outputs of every event in order;
+// a failing event fails the batch with its status, except that a 415
+// (which would tell the engine "no batches") becomes a 400, and a panic
+// in an event's goroutine is a 500, not the end of the process.
+func TestHandleEachAnswersForTheBatch(t *testing.T) {
+	h := fn.HandlerFunc(func(_ context.Context, in event.Event) ([]fn.Output, error) {
+		switch in.Type() {
+		case "unsupported":
+			return nil, fn.WithStatus(http.StatusUnsupportedMediaType, errors.New("no"))
+		case "down":
+			return nil, fn.Unavailable(errors.New("db down"))
+		case "boom":
+			panic("boom")
+		}
+		return fn.Emit(in), nil
+	})
+	events := func(types ...string) []event.Event {
+		var es []event.Event
+		for i, typ := range types {
+			e := event.New()
+			e.SetID(fmt.Sprint(i))
+			e.SetSource("/t")
+			e.SetType(typ)
+			es = append(es, e)
+		}
+		return es
+	}
+	outs, err := fn.HandleEach(context.Background(), h, events("a", "b", "c"))
+	if err != nil || len(outs) != 3 || outs[0].Event.ID() != "0" || outs[2].Event.ID() != "2" {
+		t.Fatalf("outputs %v, %v", outs, err)
+	}
+	for typ, want := range map[string]int{"unsupported": 400, "down": 503, "boom": 500} {
+		outs, err := fn.HandleEach(context.Background(), h, events("a", typ, "c"))
+		if fn.StatusOf(err) != want || outs != nil || !strings.Contains(err.Error(), "event 1 (id 1)") {
+			t.Errorf("%s: %v (%d), %d outputs; want %d naming event 1, no outputs", typ, err, fn.StatusOf(err), len(outs), want)
+		}
 	}
 }

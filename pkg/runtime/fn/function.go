@@ -54,8 +54,11 @@ func (f *EventFunction) Start(ctx context.Context, cfg map[string]string) error 
 	return nil
 }
 
-// Stop stops the handler.
+// Stop stops the emitter, then the handler.
 func (f *EventFunction) Stop(ctx context.Context) error {
+	if f.emitter != nil {
+		f.emitter.Close()
+	}
 	if s, ok := f.handler.(stopper); ok {
 		return s.Stop(ctx)
 	}
@@ -91,6 +94,7 @@ func (f *EventFunction) Handle(ctx context.Context, in event.Event) (*event.Even
 		return nil, err
 	}
 	var reply *event.Event
+	sent := outs[:0:0]
 	for i := range outs {
 		o := outs[i]
 		if !f.emitter.HasSink(o.To) {
@@ -100,7 +104,10 @@ func (f *EventFunction) Handle(ctx context.Context, in event.Event) (*event.Even
 			reply = &o.Event
 			continue
 		}
-		if err := f.emitter.Send(ctx, o.To, o.Event); err != nil {
+		sent = append(sent, o)
+	}
+	if len(sent) > 0 {
+		if err := f.emitter.SendAll(ctx, sent); err != nil {
 			return nil, err
 		}
 	}
@@ -132,9 +139,10 @@ func (f *EventFunction) handleBatch(ctx context.Context, in []event.Event) error
 		if !f.emitter.HasSink(o.To) {
 			return fmt.Errorf("output %q has no sink: a batch cannot be answered with replies", o.To)
 		}
-		if err := f.emitter.Send(ctx, o.To, o.Event); err != nil {
-			return err
-		}
 	}
-	return nil
+	if len(outs) == 0 {
+		return nil
+	}
+	// One SendAll: a batch's outputs to one sink go out as one group.
+	return f.emitter.SendAll(ctx, outs)
 }

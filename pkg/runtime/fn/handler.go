@@ -25,8 +25,10 @@ type HandlerFunc func(ctx context.Context, in event.Event) ([]Output, error)
 func (f HandlerFunc) Handle(ctx context.Context, in event.Event) ([]Output, error) { return f(ctx, in) }
 
 // BatchHandler is a Handler that can also take a batch at once (the sinks:
-// one group-commit write for the whole batch). It answers for the whole
-// batch: an error refuses every event in it.
+// one group-commit write for the whole batch; the processor and the
+// converter: the events handled concurrently, see HandleEach). It answers
+// for the whole batch: an error refuses every event in it, and the engine
+// delivers them again one by one.
 type BatchHandler interface {
 	Handler
 	HandleBatch(ctx context.Context, in []event.Event) ([]Output, error)

@@ -16,3 +16,7 @@ var (
 		prometheus.ExponentialBuckets(1, 4, 7), "function")
 	emitted = metrics.NewCounter("function_emitted_total", "Events sent to sinks, by output and result.", "function", "output", "result")
 )
+
+// emitBatchEvents is the size of the emitter's group commits (local engine only).
+var emitBatchEvents = metrics.NewHistogram("function_emit_batch_events", "Events per group commit of the emitter to one sink (JOBFLOW_EMIT_BATCH, local engine only).",
+	prometheus.ExponentialBuckets(1, 4, 7), "function", "output")

@@ -19,6 +19,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/jobflow/jobflow/pkg/runtime/tracing"
 )
 
 // The instanced function shapes of Knative Functions for Go; Serve accepts
@@ -44,6 +46,12 @@ func Main(name string, f any) {
 		os.Exit(2)
 	}
 	log := NewLogger(cfg.LogLevel, name)
+	shutdownTracing, err := tracing.Setup(ctx, name)
+	if err != nil {
+		log.Error("tracing", "err", err)
+		os.Exit(2)
+	}
+	defer func() { _ = shutdownTracing(context.Background()) }()
 	if err := Serve(ctx, name, f, cfg, log); err != nil {
 		log.Error("function failed", "err", err)
 		os.Exit(1)
@@ -56,9 +64,9 @@ func Serve(ctx context.Context, name string, f any, cfg RuntimeConfig, log *slog
 	var h http.Handler
 	switch f := f.(type) {
 	case cloudEventFunction:
-		h = &ceHandler{f: f, name: name, log: log}
+		h = traced(name, false, &ceHandler{f: f, name: name, log: log})
 	case httpFunction:
-		h = http.HandlerFunc(f.Handle)
+		h = traced(name, true, http.HandlerFunc(f.Handle))
 	default:
 		return fmt.Errorf("%T is neither a CloudEvent nor an HTTP function", f)
 	}
@@ -143,6 +151,10 @@ func (s *statusWriter) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection: flushes and
+// write deadlines of streams, the hijack of a WebSocket.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 func instrument(name string, maxBody int64, log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -188,7 +200,9 @@ func (c *ceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
+	r, endSpan := eventSpan(r, c.name, e)
 	reply, err := c.f.Handle(r.Context(), *e)
+	endSpan(err)
 	if err != nil {
 		c.log.Warn("handler failed", "type", e.Type(), "id", e.ID(), "source", e.Source(), "err", err)
 		WriteError(w, err)

@@ -93,7 +93,10 @@ func (s *Sink[T]) Handle(ctx context.Context, in event.Event) ([]fn.Output, erro
 	if err != nil {
 		return nil, err
 	}
-	return nil, s.write(ctx, items)
+	end := s.writeSpans(ctx, []event.Event{in})
+	err = s.write(ctx, items)
+	end(err)
+	return nil, err
 }
 
 // HandleBatch writes the items of every event of a batch and returns once
@@ -104,7 +107,10 @@ func (s *Sink[T]) HandleBatch(ctx context.Context, in []event.Event) ([]fn.Outpu
 	if err != nil {
 		return nil, err
 	}
-	return nil, s.write(ctx, items)
+	end := s.writeSpans(ctx, in)
+	err = s.write(ctx, items)
+	end(err)
+	return nil, err
 }
 
 func (s *Sink[T]) write(ctx context.Context, items []T) error {

@@ -1,0 +1,9 @@
+package function
+
+import (
+	"testing"
+
+	"github.com/jobflow/jobflow/pkg/runtime/fn/fntest"
+)
+
+func TestShapeAndSafeStart(t *testing.T) { fntest.HTTPFunction(t, New, "CONFIG_KAFKA_BROKERS") }

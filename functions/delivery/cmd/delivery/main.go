@@ -1,0 +1,11 @@
+// Command delivery runs the delivery function as a local process, the way func's
+// wrapper runs it on Knative (PORT or LISTEN_ADDRESS, /health/*), plus
+// /metrics.
+package main
+
+import (
+	function "github.com/jobflow/jobflow/functions/delivery"
+	"github.com/jobflow/jobflow/pkg/runtime/fn"
+)
+
+func main() { fn.Main("delivery", function.New()) }

@@ -1,0 +1,17 @@
+// Package function is the orders saga's delivery participant: triggered by
+// dev.jobflow.order.placed it tries its reserve and answers
+// dev.jobflow.order.validated; triggered by the decision it completes or
+// releases the reserve and answers dev.jobflow.order.settled (see
+// pkg/orders/delivery and docs/ORDERS.md).
+package function
+
+import (
+	"github.com/jobflow/jobflow/pkg/orders/delivery"
+	"github.com/jobflow/jobflow/pkg/orders/participant"
+)
+
+// Function is the instanced HTTP function.
+type Function struct{ *participant.Function }
+
+// New is called by func's wrapper (and the local main) once per instance.
+func New() *Function { return &Function{participant.NewFunction(delivery.Spec)} }

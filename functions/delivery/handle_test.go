@@ -1,0 +1,11 @@
+package function
+
+import (
+	"testing"
+
+	"github.com/jobflow/jobflow/pkg/runtime/fn/fntest"
+)
+
+func TestShapeAndSafeStart(t *testing.T) {
+	fntest.HTTPFunction(t, New, "JOBFLOW_DELIVERY_URL", "ORDERS_JWT_KEY")
+}

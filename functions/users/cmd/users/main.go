@@ -1,0 +1,11 @@
+// Command users runs the users function as a local process, the way
+// func's wrapper runs it on Knative (PORT or LISTEN_ADDRESS, /health/*),
+// plus /metrics.
+package main
+
+import (
+	function "github.com/jobflow/jobflow/functions/users"
+	"github.com/jobflow/jobflow/pkg/runtime/fn"
+)
+
+func main() { fn.Main("users", function.New()) }

@@ -1,0 +1,140 @@
+package subscribe
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/jobflow/jobflow/pkg/config/store"
+	"github.com/jobflow/jobflow/pkg/runtime/fn"
+	"github.com/jobflow/jobflow/pkg/runtime/metrics"
+)
+
+// Config of config-subscribe; env vars CONFIG_*.
+type Config struct {
+	KafkaBrokers []string      `envconfig:"KAFKA_BROKERS" required:"true" desc:"Kafka bootstrap servers of the config topic"`
+	Topic        string        `envconfig:"TOPIC" default:"config-changes" desc:"the compacted topic of changes (one partition)"`
+	Retain       int           `envconfig:"RETAIN" default:"10000" desc:"changes kept for subscribers that resume; one that missed more gets a reset and a snapshot"`
+	Heartbeat    time.Duration `envconfig:"HEARTBEAT" default:"15s" desc:"keep-alive message on an idle subscription (proxies close silent connections)"`
+	MaxStream    time.Duration `envconfig:"MAX_STREAM" default:"240s" desc:"a subscription ends after this and its client resumes: keep it under Knative's request timeout (300s by default)"`
+	WriteTimeout time.Duration `envconfig:"WRITE_TIMEOUT" default:"10s" desc:"a subscriber whose write blocks this long is disconnected (it resumes when it comes back)"`
+	CatchUp      time.Duration `envconfig:"CATCH_UP" default:"2s" desc:"how long a resume from a position this instance has not read yet waits for it (instances read the topic independently)"`
+	AnyOrigin    bool          `envconfig:"WS_ANY_ORIGIN" default:"false" desc:"accept WebSocket connections from pages of any origin"`
+}
+
+var (
+	subscribers = metrics.NewGauge("config_subscribers", "Open subscriptions, by transport.", "transport")
+	sent        = metrics.NewCounter("config_messages_sent_total", "Messages written to subscribers.").WithLabelValues()
+	resets      = metrics.NewCounter("config_resets_total", "Subscriptions resynchronised with a reset and a snapshot.").WithLabelValues()
+	applied     = metrics.NewCounter("config_records_applied_total", "Records of the config topic applied, by whether they changed a key.", "visible")
+)
+
+//go:embed page.html
+var page []byte
+
+// Service serves subscriptions from a table.
+type Service struct {
+	cfg   Config
+	table *store.Table
+}
+
+// NewService serves subscriptions from table (which something else fills).
+func NewService(cfg Config, table *store.Table) *Service { return &Service{cfg: cfg, table: table} }
+
+func (s *Service) opts() Options {
+	return Options{Heartbeat: s.cfg.Heartbeat, MaxStream: s.cfg.MaxStream, CatchUp: s.cfg.CatchUp}
+}
+
+// ServeHTTP routes /subscribe, /ws, /values and the page.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/subscribe":
+		s.ServeSSE(w, r)
+	case "/ws":
+		s.ServeWS(w, r)
+	case "/values":
+		s.serveValues(w, r)
+	case "/":
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(page)
+	default:
+		fn.WriteError(w, fn.WithStatus(http.StatusNotFound, errors.New("no such path: /subscribe, /ws, /values or / (the page)")))
+	}
+}
+
+// serveValues answers the current values once (what a polling client asks).
+func (s *Service) serveValues(w http.ResponseWriter, r *http.Request) {
+	m, _, _, err := s.request(r, "")
+	if err != nil {
+		fn.WriteError(w, err)
+		return
+	}
+	entries, head := s.table.Snapshot(m.Match)
+	w.Header().Set("ETag", strconv.FormatInt(head, 10))
+	fn.WriteJSON(w, http.StatusOK, map[string]any{"seq": head, "values": entries})
+}
+
+// Function is config-subscribe as an HTTP function.
+type Function struct {
+	*Service
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewFunction returns an unstarted config-subscribe.
+func NewFunction() *Function { return &Function{} }
+
+// Start reads CONFIG_* and follows the topic.
+func (f *Function) Start(context.Context, map[string]string) error {
+	var cfg Config
+	if err := fn.Process("CONFIG", &cfg); err != nil {
+		return err
+	}
+	if len(cfg.KafkaBrokers) == 0 || cfg.KafkaBrokers[0] == "" {
+		return errors.New("config-subscribe needs CONFIG_KAFKA_BROKERS: the Kafka of the config topic")
+	}
+	table := store.NewTable(cfg.Retain)
+	f.Service = NewService(cfg, table)
+	log := fn.NewLogger(os.Getenv("LOG_LEVEL"), "config-subscribe")
+	follower := &store.Follower{Brokers: cfg.KafkaBrokers, Topic: cfg.Topic, Table: table, Log: log,
+		Applied: func(visible bool) { applied.WithLabelValues(strconv.FormatBool(visible)).Inc() }}
+	ctx, cancel := context.WithCancel(context.Background())
+	f.cancel, f.done = cancel, make(chan struct{})
+	go func() {
+		defer close(f.done)
+		if err := follower.Run(ctx); err != nil {
+			log.Error("config topic", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Stop ends the topic reader.
+func (f *Function) Stop(context.Context) error {
+	if f.cancel != nil {
+		f.cancel()
+		<-f.done
+	}
+	return nil
+}
+
+// Ready once the topic has been read up to where it stood at start.
+func (f *Function) Ready(context.Context) (bool, error) {
+	if f.Service == nil || !f.table.IsReady() {
+		return false, errors.New("reading the config topic")
+	}
+	return true, nil
+}
+
+// Handle serves the function's paths.
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
+	if f.Service == nil {
+		fn.WriteError(w, fn.Unavailable(errors.New("config-subscribe is not started")))
+		return
+	}
+	f.ServeHTTP(w, r)
+}

@@ -1,0 +1,99 @@
+// Package once gives the orders domain's services exactly-once effects: a
+// service handles a CloudEvent in one PostgreSQL transaction that both
+// applies its effect and records the event's source + id in its own
+// processed_events table, with the events it answered. A redelivery, a
+// replay of the topic or a duplicate sent by anyone changes nothing and is
+// answered with the same events as the first time.
+package once
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Schema creates the processed_events table; a service adds it to its own
+// schema (it is idempotent).
+const Schema = `
+CREATE TABLE IF NOT EXISTS processed_events (
+	source       text NOT NULL,
+	id           text NOT NULL,
+	type         text NOT NULL,
+	replies      bytea, -- the answer: a JSON array of CloudEvents, byte for byte
+	processed_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (source, id)
+);
+CREATE INDEX IF NOT EXISTS processed_events_at ON processed_events USING brin (processed_at);`
+
+// Effect applies an event's effect inside tx and returns the events it
+// answers with (none is fine). An error rolls the whole transaction back,
+// the record of the event included, so the event can be delivered again.
+type Effect func(ctx context.Context, tx pgx.Tx) ([]event.Event, error)
+
+// Result of Do.
+type Result struct {
+	Replies   []event.Event // the answer: this time's, or the first time's for a duplicate
+	Duplicate bool          // the event had been handled before; the effect did not run
+}
+
+// Do handles in exactly once: in one transaction it records (source, id)
+// of in, runs effect and stores its replies. When in was handled before,
+// effect does not run and the stored replies are returned. Two deliveries
+// of one event at the same time are serialised by the primary key: the
+// second waits for the first to commit, then sees it.
+func Do(ctx context.Context, pool *pgxpool.Pool, in event.Event, effect Effect) (Result, error) {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	tag, err := tx.Exec(ctx,
+		`INSERT INTO processed_events (source, id, type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+		in.Source(), in.ID(), in.Type())
+	if err != nil {
+		return Result{}, fmt.Errorf("record event %s/%s: %w", in.Source(), in.ID(), err)
+	}
+	if tag.RowsAffected() == 0 {
+		replies, err := stored(ctx, tx, in)
+		return Result{Replies: replies, Duplicate: true}, err
+	}
+	replies, err := effect(ctx, tx)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(replies) > 0 {
+		raw, err := json.Marshal(replies)
+		if err != nil {
+			return Result{}, fmt.Errorf("encode replies: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE processed_events SET replies = $3 WHERE source = $1 AND id = $2`,
+			in.Source(), in.ID(), raw); err != nil {
+			return Result{}, fmt.Errorf("store replies: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return Result{}, fmt.Errorf("commit: %w", err)
+	}
+	return Result{Replies: replies}, nil
+}
+
+func stored(ctx context.Context, tx pgx.Tx, in event.Event) ([]event.Event, error) {
+	var raw []byte
+	err := tx.QueryRow(ctx, `SELECT replies FROM processed_events WHERE source = $1 AND id = $2`, in.Source(), in.ID()).Scan(&raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("event %s/%s recorded but not found", in.Source(), in.ID())
+	}
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	var replies []event.Event
+	if err := json.Unmarshal(raw, &replies); err != nil {
+		return nil, fmt.Errorf("decode stored replies of %s/%s: %w", in.Source(), in.ID(), err)
+	}
+	return replies, nil
+}
