@@ -386,6 +386,7 @@ async function lookup(ev) {
   $("#lookup-summary").textContent = "searching…";
   const tb = $("#lookup tbody");
   tb.textContent = "";
+  loadTrace(id);
   try {
     const body = await getJSON("/api/console/lookup?id=" + encodeURIComponent(id));
     body.records.forEach((r) => tb.appendChild(recordRow(r, ["time", "topic", "where", "type", "source", "data"])));
@@ -395,10 +396,71 @@ async function lookup(ev) {
   } catch (err) { $("#lookup-summary").textContent = err.message; }
 }
 
+// ---- the lookup's trace: one row per hop, a bar from its offset for its
+// duration on the trace's time scale, indented by its depth.
+
+// hel is el for HTML elements.
+function hel(tag, attrs, parent, text) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  if (parent) parent.appendChild(e);
+  return e;
+}
+
+function fmtMs(ms) { return ms >= 1000 ? (ms / 1000).toFixed(2) + " s" : ms >= 10 ? Math.round(ms) + " ms" : ms.toFixed(1) + " ms"; }
+
+async function loadTrace(id) {
+  const box = $("#lookup-trace");
+  box.textContent = "";
+  if (!state.traces) {
+    box.textContent = "no traces: the engine keeps none (JOBFLOW_TRACES=false)";
+    return;
+  }
+  try {
+    const body = await getJSON("/api/console/trace?id=" + encodeURIComponent(id));
+    if (body.traces.length === 0) {
+      box.textContent = "no trace kept for this id (a trace starts at an HTTP function's request; the engine keeps the latest ones)";
+      return;
+    }
+    body.traces.forEach((t) => box.appendChild(waterfall(t)));
+  } catch (err) { box.textContent = "trace: " + err.message; }
+}
+
+function waterfall(t) {
+  const div = document.createElement("div");
+  div.className = "trace";
+  div.dataset.trace = t.trace_id;
+  const h = hel("div", { class: "trace-head" }, div);
+  h.textContent = `trace ${t.trace_id} · ${fmtMs(t.duration_ms)} · ${t.hops.length} hops · started ${fmtTime(t.start)}`;
+  const total = t.duration_ms || 1;
+  t.hops.forEach((hop) => {
+    const row = hel("div", { class: "hop" + (hop.error ? " bad" : "") }, div);
+    row.dataset.name = hop.name;
+    row.dataset.service = hop.service;
+    row.dataset.offset = hop.offset_ms;
+    row.dataset.duration = hop.duration_ms;
+    row.title = `${hop.name} (${hop.service}, ${hop.kind})\nat +${fmtMs(hop.offset_ms)} for ${fmtMs(hop.duration_ms)}` +
+      (hop.error ? "\nerror: " + hop.error : "");
+    const label = hel("span", { class: "hop-name" }, row);
+    label.style.paddingLeft = Math.min(hop.depth, 12) * 10 + "px";
+    label.textContent = hop.name;
+    hel("span", { class: "hop-service dim" }, row, hop.service);
+    const lane = hel("span", { class: "hop-lane" }, row);
+    const bar = hel("span", { class: "hop-bar " + (hop.service === "jobflow-engine" ? "engine" : "function") }, lane);
+    const left = Math.min(100, (hop.offset_ms / total) * 100);
+    bar.style.left = left + "%";
+    bar.style.width = Math.max(0.4, Math.min(100 - left, (hop.duration_ms / total) * 100)) + "%";
+    hel("span", { class: "hop-time" }, row, `+${fmtMs(hop.offset_ms)}  ${fmtMs(hop.duration_ms)}`);
+  });
+  return div;
+}
+
 async function main() {
   const body = await getJSON("/api/console/graph");
   state.graph = body.graph;
   state.redrive = body.redrive;
+  state.traces = body.traces;
   draw(body.graph);
   connect();
   $("#topic-select").addEventListener("change", loadRecords);
