@@ -80,8 +80,8 @@ func (c *Console) topic(w http.ResponseWriter, r *http.Request) {
 // first: where a job or an order has been, and the last place it reached.
 func (c *Console) lookup(w http.ResponseWriter, r *http.Request) {
 	id := strings.TrimSpace(r.URL.Query().Get("id"))
-	if len(id) < 3 || len(id) > 200 {
-		fail(w, http.StatusBadRequest, "id: want 3 to 200 characters")
+	if reason := badLookupID(id); reason != "" {
+		fail(w, http.StatusBadRequest, reason)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*readTimeout)
@@ -103,6 +103,14 @@ func (c *Console) lookup(w http.ResponseWriter, r *http.Request) {
 		answer["last_topic"] = recs[len(recs)-1].Topic
 	}
 	writeJSON(w, http.StatusOK, answer)
+}
+
+// badLookupID is why id cannot be looked up, or "".
+func badLookupID(id string) string {
+	if len(id) < 3 || len(id) > 200 {
+		return "id: want 3 to 200 characters"
+	}
+	return ""
 }
 
 // DestinationCount is how many dead letters one destination has.

@@ -4,8 +4,8 @@
 // page over one Server-Sent Events stream; dead letters per destination;
 // a browser of the latest records of a topic with their CloudEvent
 // attributes decoded; and a lookup of one id (a job, an order) across the
-// plan's topics. The page is plain HTML, JavaScript and CSS embedded in
-// the binary.
+// plan's topics, with its trace drawn as a waterfall of hops. The page is
+// plain HTML, JavaScript and CSS embedded in the binary.
 package console
 
 import (
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jobflow/jobflow/internal/engine/plan"
+	"github.com/jobflow/jobflow/internal/tracestore"
 )
 
 //go:embed web
@@ -43,7 +44,11 @@ type Config struct {
 	// Redrive, when set, sends the dead letters of the given ids back to
 	// their destination (see internal/dlq); nil: the page has no button.
 	Redrive Redriver
-	Log     *slog.Logger
+	// Traces, when set, returns the kept traces of an id (a trace id, or
+	// a job's or an order's as its events' subject); nil: the engine
+	// keeps no traces and the lookup shows none.
+	Traces func(id string) []tracestore.Trace
+	Log    *slog.Logger
 }
 
 // Console serves the page and its API.
@@ -85,12 +90,13 @@ func (c *Console) Register(mux *http.ServeMux) {
 	})
 	mux.Handle("GET /console/", http.StripPrefix("/console", static))
 	mux.HandleFunc("GET /api/console/graph", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"graph": c.graph, "redrive": c.cfg.Redrive != nil})
+		writeJSON(w, http.StatusOK, map[string]any{"graph": c.graph, "redrive": c.cfg.Redrive != nil, "traces": c.cfg.Traces != nil})
 	})
 	mux.HandleFunc("GET /api/console/stream", c.hub.serve)
 	mux.HandleFunc("GET /api/console/topics", c.topics)
 	mux.HandleFunc("GET /api/console/topics/{topic}", c.topic)
 	mux.HandleFunc("GET /api/console/lookup", c.lookup)
+	mux.HandleFunc("GET /api/console/trace", c.trace)
 	mux.HandleFunc("GET /api/console/dead-letters", c.deadLetters)
 	mux.HandleFunc("POST /api/console/dead-letters/redrive", c.redrive)
 }

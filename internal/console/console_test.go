@@ -57,6 +57,8 @@ func TestBadRequestsAreRefusedWithAReason(t *testing.T) {
 		{"GET", "/api/console/topics/receiver-topic?limit=0", "", 400, "limit"},
 		{"GET", "/api/console/topics/receiver-topic?limit=x", "", 400, "limit"},
 		{"GET", "/api/console/lookup?id=ab", "", 400, "id"},
+		{"GET", "/api/console/trace?id=ab", "", 400, "id"},
+		{"GET", "/api/console/trace?id=job-1", "", 404, "keeps no traces"},
 		{"POST", "/api/console/dead-letters/redrive", `{"records":[{"topic":"receiver-topic","partition":0,"offset":1}]}`, 400, "not a dead-letter topic"},
 		{"POST", "/api/console/dead-letters/redrive", `{"records":[]}`, 400, "none"},
 		{"POST", "/api/console/dead-letters/redrive", `{"refs":[]}`, 400, "unknown field"},

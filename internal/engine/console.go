@@ -17,6 +17,9 @@ func (e *Engine) newConsole(brokers []string) *console.Console {
 	p := e.Plan()
 	dead := console.NewGraph(p).DeadLetterTopics
 	cfg := console.Config{Plan: p, Brokers: brokers, Sample: e.consoleSample, Log: e.log}
+	if e.traces != nil {
+		cfg.Traces = e.traces.Find
+	}
 	if len(dead) > 0 {
 		cfg.Redrive = e.redriver(brokers, dead)
 	}

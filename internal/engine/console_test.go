@@ -20,7 +20,8 @@ import (
 // headless chromium: the page loads without console errors and draws every
 // function of the plan; a function at zero is shown at 0 and then with an
 // instance when a job arrives; the job moves the counts; an invalid event
-// appears among the dead letters with its destination.
+// appears among the dead letters with its destination; the lookup of the
+// job draws its trace with the receiver's request and a sink's write.
 // JOBFLOW_CONSOLE_SCREENSHOT=<path> saves a screenshot (docs/img/console.png).
 func TestConsoleInABrowser(t *testing.T) {
 	if testing.Short() {
@@ -28,6 +29,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	}
 	cfg := testConfig(t)
 	cfg.Adapters = false
+	cfg.Traces, cfg.TracesKept = true, 200
 	grace := 500 * time.Millisecond
 	cfg.ScaleToZeroGrace, cfg.AutoscaleWindow, cfg.AutoscaleTick = &grace, 3*time.Second, 200*time.Millisecond
 	c := runCluster(t, cfg)
@@ -75,6 +77,33 @@ func TestConsoleInABrowser(t *testing.T) {
 	for _, topic := range []string{"receiver-topic", "processor-topic", "postgres-topic"} {
 		wait("the lookup shows "+topic, `[...document.querySelectorAll("#lookup tbody td")].some(td => td.textContent === "`+topic+`")`, 5*time.Second)
 	}
+
+	// The lookup draws the job's trace: the receiver's request first, a
+	// sink's database write later, each bar at its offset. The functions
+	// send their spans in batches, so the lookup is asked again until the
+	// write's span has arrived.
+	hop := func(cond string) string {
+		return `[...document.querySelectorAll("#lookup-trace .hop")].some(h => ` + cond + `)`
+	}
+	for deadline := time.Now().Add(90 * time.Second); ; {
+		if b.WaitFor(hop(`h.dataset.name === "receiver"`)+" && "+hop(`h.dataset.name.endsWith(" write")`), 5*time.Second) == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			text, _ := b.Text("#lookup-trace")
+			t.Fatalf("the lookup shows no trace with the receiver and a sink write: %q", text)
+		}
+		if err := b.Click(`#lookup-form button`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait("the trace's hops in time order", `(() => {
+		const hops = [...document.querySelectorAll("#lookup-trace .hop")];
+		const recv = hops.find(h => h.dataset.name === "receiver"), write = hops.find(h => h.dataset.name.endsWith(" write"));
+		return hops.every(h => Number(h.dataset.offset) >= 0 && Number(h.dataset.duration) >= 0 && h.querySelector(".hop-bar").style.left !== "")
+			&& Number(write.dataset.offset) > Number(recv.dataset.offset)
+			&& document.querySelector("#lookup-trace .trace-head").textContent.includes("hops");
+	})()`, 5*time.Second)
 
 	// An event the processor can never take (400): dead-lettered, shown
 	// with its destination.

@@ -60,6 +60,24 @@ func Build(id string, spans []Span) Trace {
 	return t
 }
 
+// Find returns the traces of id: the trace whose id it is, if kept, then
+// the traces whose spans name it as their subject (a job's, an order's).
+func (s *Store) Find(id string) []Trace {
+	out := []Trace{}
+	if spans := s.Trace(id); len(spans) > 0 {
+		out = append(out, Build(id, spans))
+	}
+	for _, tid := range s.BySubject(id) {
+		if tid == id {
+			continue
+		}
+		if spans := s.Trace(tid); len(spans) > 0 {
+			out = append(out, Build(tid, spans))
+		}
+	}
+	return out
+}
+
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // Handler serves, under /traces:

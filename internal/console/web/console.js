@@ -3,7 +3,7 @@
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
-const COL_W = 144, NODE_W = 112, ROW_H = 62, MIN_SCALE = 0.72, NODE_H = { function: 54, source: 52, trigger: 52, default: 40 };
+const COL_W = 164, NODE_W = 112, GAP = COL_W - NODE_W, ROW_H = 62, MIN_SCALE = 0.66, NODE_H = { function: 54, source: 52, trigger: 52, default: 40 };
 const $ = (sel) => document.querySelector(sel);
 
 const state = { graph: null, redrive: false, nodes: {}, edges: [], frame: null };
@@ -89,6 +89,18 @@ function layout(graph) {
 
 // ---- drawing
 
+// curveY is the y of the edge's Bézier curve where it crosses x (found by
+// bisection: x grows along the curve).
+function curveY(x1, y1, x2, y2, dx, x) {
+  const at = (t, p0, p1, p2, p3) => (1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * p1 + 3 * (1 - t) * t * t * p2 + t ** 3 * p3;
+  let lo = 0, hi = 1;
+  for (let i = 0; i < 30; i++) {
+    const mid = (lo + hi) / 2;
+    if (at(mid, x1, x1 + dx, x2 - dx, x2) < x) lo = mid; else hi = mid;
+  }
+  return at(lo, y1, y1, y2, y2);
+}
+
 function draw(graph) {
   const svg = $("#flow");
   svg.textContent = "";
@@ -106,10 +118,15 @@ function draw(graph) {
     const x1 = a.x + NODE_W, y1 = a.y + a.h / 2, x2 = b.x, y2 = b.y + b.h / 2;
     const dx = Math.max(30, (x2 - x1) / 2);
     el("path", { d: `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}` }, g);
+    // The labels sit in the gap just before the target's column, right
+    // aligned to it, so they never cover a node: the rate above the
+    // edge, the events in flight under it.
+    const lx = x2 > x1 ? x2 - 4 : (x1 + x2) / 2, ly = x2 > x1 ? curveY(x1, y1, x2, y2, dx, x2 - GAP / 2) : (y1 + y2) / 2;
     const lg = el("g", { class: "edge " + e.kind }, labelLayer);
-    const label = el("text", { x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 4, "text-anchor": "middle" }, lg);
+    const label = el("text", { x: lx, y: ly - 4, "text-anchor": x2 > x1 ? "end" : "middle" }, lg);
+    const label2 = el("text", { class: "in-flight", x: lx, y: ly + 12, "text-anchor": x2 > x1 ? "end" : "middle" }, lg);
     el("title", {}, g, (e.label ? e.label + ": " : "") + e.from + " → " + e.to);
-    return { e, g, lg, label };
+    return { e, g, lg, label, label2 };
   });
   state.nodes = {};
   Object.values(byId).forEach((n) => {
@@ -178,7 +195,7 @@ function update(frame) {
       p.stat.textContent = "topic";
     }
   });
-  state.edges.forEach(({ e, g, lg, label }) => {
+  state.edges.forEach(({ e, g, lg, label, label2 }) => {
     const rate = e.counter ? rates[e.counter] || 0 : 0;
     const inflight = e.in_flight ? counts[e.in_flight] || 0 : 0;
     if (e.kind === "dead_letter") {
@@ -190,9 +207,8 @@ function update(frame) {
     }
     g.classList.toggle("live", rate > 0 || inflight > 0);
     lg.classList.toggle("live", rate > 0 || inflight > 0);
-    let text = e.counter && rate > 0 ? fmtRate(rate) : "";
-    if (inflight > 0) text += (text ? " · " : "") + inflight + " in flight";
-    label.textContent = text;
+    label.textContent = e.counter && rate > 0 ? fmtRate(rate) : "";
+    label2.textContent = inflight > 0 ? "×" + inflight : "";
     g.setAttribute("data-rate", rate);
   });
   $("#totals").textContent = `${instances} instances · ${delivered} events delivered`;
@@ -386,6 +402,7 @@ async function lookup(ev) {
   $("#lookup-summary").textContent = "searching…";
   const tb = $("#lookup tbody");
   tb.textContent = "";
+  loadTrace(id);
   try {
     const body = await getJSON("/api/console/lookup?id=" + encodeURIComponent(id));
     body.records.forEach((r) => tb.appendChild(recordRow(r, ["time", "topic", "where", "type", "source", "data"])));
@@ -395,10 +412,71 @@ async function lookup(ev) {
   } catch (err) { $("#lookup-summary").textContent = err.message; }
 }
 
+// ---- the lookup's trace: one row per hop, a bar from its offset for its
+// duration on the trace's time scale, indented by its depth.
+
+// hel is el for HTML elements.
+function hel(tag, attrs, parent, text) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  if (parent) parent.appendChild(e);
+  return e;
+}
+
+function fmtMs(ms) { return ms >= 1000 ? (ms / 1000).toFixed(2) + " s" : ms >= 10 ? Math.round(ms) + " ms" : ms.toFixed(1) + " ms"; }
+
+async function loadTrace(id) {
+  const box = $("#lookup-trace");
+  box.textContent = "";
+  if (!state.traces) {
+    box.textContent = "no traces: the engine keeps none (JOBFLOW_TRACES=false)";
+    return;
+  }
+  try {
+    const body = await getJSON("/api/console/trace?id=" + encodeURIComponent(id));
+    if (body.traces.length === 0) {
+      box.textContent = "no trace kept for this id (a trace starts at an HTTP function's request; the engine keeps the latest ones)";
+      return;
+    }
+    body.traces.forEach((t) => box.appendChild(waterfall(t)));
+  } catch (err) { box.textContent = "trace: " + err.message; }
+}
+
+function waterfall(t) {
+  const div = document.createElement("div");
+  div.className = "trace";
+  div.dataset.trace = t.trace_id;
+  const h = hel("div", { class: "trace-head" }, div);
+  h.textContent = `trace ${t.trace_id} · ${fmtMs(t.duration_ms)} · ${t.hops.length} hops · started ${fmtTime(t.start)}`;
+  const total = t.duration_ms || 1;
+  t.hops.forEach((hop) => {
+    const row = hel("div", { class: "hop" + (hop.error ? " bad" : "") }, div);
+    row.dataset.name = hop.name;
+    row.dataset.service = hop.service;
+    row.dataset.offset = hop.offset_ms;
+    row.dataset.duration = hop.duration_ms;
+    row.title = `${hop.name} (${hop.service}, ${hop.kind})\nat +${fmtMs(hop.offset_ms)} for ${fmtMs(hop.duration_ms)}` +
+      (hop.error ? "\nerror: " + hop.error : "");
+    const label = hel("span", { class: "hop-name" }, row);
+    label.style.paddingLeft = Math.min(hop.depth, 16) * 6 + "px";
+    label.textContent = hop.name;
+    hel("span", { class: "hop-service dim" }, row, hop.service);
+    const lane = hel("span", { class: "hop-lane" }, row);
+    const bar = hel("span", { class: "hop-bar " + (hop.service === "jobflow-engine" ? "engine" : "function") }, lane);
+    const left = Math.min(100, (hop.offset_ms / total) * 100);
+    bar.style.left = left + "%";
+    bar.style.width = Math.max(0.4, Math.min(100 - left, (hop.duration_ms / total) * 100)) + "%";
+    hel("span", { class: "hop-time" }, row, `+${fmtMs(hop.offset_ms)}  ${fmtMs(hop.duration_ms)}`);
+  });
+  return div;
+}
+
 async function main() {
   const body = await getJSON("/api/console/graph");
   state.graph = body.graph;
   state.redrive = body.redrive;
+  state.traces = body.traces;
   draw(body.graph);
   connect();
   $("#topic-select").addEventListener("change", loadRecords);
