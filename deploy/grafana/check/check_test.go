@@ -1,6 +1,8 @@
 package check
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -49,5 +51,23 @@ func TestMetricsRefuses(t *testing.T) {
 	names, err := Metrics(`histogram_quantile(0.99, sum by (le) (rate(jobflow_a_bucket{f=~"$f"}[$__rate_interval]))) / on() group_left jobflow_b`)
 	if err != nil || strings.Join(names, ",") != "jobflow_a_bucket,jobflow_b" {
 		t.Errorf("names %v, err %v; want jobflow_a_bucket,jobflow_b", names, err)
+	}
+}
+
+// TestKustomizationListsEveryDashboard: the cluster's ConfigMap
+// (deploy/grafana/kustomization.yaml) carries every dashboard.
+func TestKustomizationListsEveryDashboard(t *testing.T) {
+	k, err := os.ReadFile(filepath.Join(dashboards, "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(dashboards, "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("dashboards: %v %v", files, err)
+	}
+	for _, f := range files {
+		if !strings.Contains(string(k), "- "+filepath.Base(f)+"\n") {
+			t.Errorf("kustomization.yaml does not list %s", filepath.Base(f))
+		}
 	}
 }
