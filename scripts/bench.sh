@@ -68,7 +68,7 @@ if [ -z "${BENCH_SKIP_DELIVERY:-}" ]; then
   echo "== the engine's side of a batch of 1000 CSV events (go test -run '^\$' -bench EncodeBatch -benchmem ./internal/kafkasource)"
   go test -run '^$' -bench EncodeBatch -benchmem ./internal/kafkasource | tee "$dir/encode.txt"
   echo
-  echo "== Broker path against KafkaSource path: 10 Triggers each matching a tenth, against one KafkaSource, 1 KB events (go test -run '^\$' -bench BrokerVersusSource -benchtime 20000x ./internal/trigger)"
+  echo "== Broker path against KafkaSource path from their ingress: 10 Triggers each matching a tenth, against one KafkaSource, 1 KB events; capacity and p99 ingress -> subscriber at half of it (go test -run '^\$' -bench BrokerVersusSource -benchtime 20000x ./internal/trigger)"
   go test -run '^$' -bench BrokerVersusSource -benchtime 20000x ./internal/trigger | tee "$dir/broker.txt"
   echo
   echo "== activator overhead on a warm request (go test -run '^\$' -bench WarmRequest -benchtime 3000x ./internal/scaler)"

@@ -38,6 +38,8 @@ type dispatcher struct {
 	// by filter before they are dispatched (screen).
 	broker bool
 	filter Matcher // nil: every event passes
+	// headers: filter's screen on a record's headers, when it has one.
+	headers HeaderScreen
 }
 
 // screen is a Trigger's first step, taken in the partition's reader before
@@ -45,19 +47,23 @@ type dispatcher struct {
 // finished already (it is not a CloudEvent, or the filter does not match
 // it), which screen reports to the listener. Screening in the reader costs
 // a filtered record (most records, for most triggers of a broker) no
-// goroutine and no delivery slot. A KafkaSource screens nothing.
-func (d *dispatcher) screen(ctx context.Context, m *sarama.ConsumerMessage) (e *event.Event, done bool) {
+// goroutine and no delivery slot, and a filter with a header screen
+// refuses most of them before their event is even built. A KafkaSource
+// screens nothing.
+func (d *dispatcher) screen(ctx context.Context, m *sarama.ConsumerMessage) (*event.Event, bool) {
 	if !d.broker {
 		return nil, false
 	}
 	start := time.Now()
-	e, err := BrokerEvent(ctx, m)
 	r := Result{Outcome: Filtered}
-	switch {
-	case err != nil:
-		r = Result{Outcome: Dropped, Last: Attempt{Err: err}}
-	case d.filter == nil || d.filter.Match(ctx, e):
-		return e, false
+	if d.headers == nil || !d.headers.Rejects(m.Headers) {
+		e, err := BrokerEvent(ctx, m)
+		switch {
+		case err != nil:
+			r = Result{Outcome: Dropped, Last: Attempt{Err: err}}
+		case d.filter == nil || d.filter.Match(ctx, e):
+			return e, false
+		}
 	}
 	d.listener.Received(m)
 	r.Took = time.Since(start)

@@ -66,6 +66,13 @@ type Config struct {
 	ByKey bool
 	// Trigger, when set, makes the source a Broker Trigger's dispatcher.
 	Trigger *Trigger
+	// FetchMinBytes and FetchMaxWait, when set, make each fetch wait
+	// (at most FetchMaxWait) for that many bytes: fewer, larger fetches
+	// for consumers that read much more than they deliver (the triggers of
+	// a broker), at the cost of up to FetchMaxWait of latency when traffic
+	// is low. 0: sarama's defaults (1 byte, 500 ms).
+	FetchMinBytes int32
+	FetchMaxWait  time.Duration
 }
 
 // Trigger is what a Broker Trigger adds to a source's delivery.
@@ -80,6 +87,13 @@ type Trigger struct {
 // Matcher is a Trigger's filter (package trigger).
 type Matcher interface {
 	Match(ctx context.Context, e *event.Event) bool
+}
+
+// HeaderScreen is a Matcher that can refuse some records from their
+// headers alone, before their event is built (package trigger): Rejects
+// is true only for a valid CloudEvent record Match would surely refuse.
+type HeaderScreen interface {
+	Rejects(headers []*sarama.RecordHeader) bool
 }
 
 // Replier stores a reply in the broker (package trigger).
@@ -130,6 +144,7 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	if cfg.Trigger != nil {
 		d.deliverer = &triggered{retrier: &retrier, replies: cfg.Trigger.Replies}
 		d.broker, d.filter = true, cfg.Trigger.Filter
+		d.headers, _ = cfg.Trigger.Filter.(HeaderScreen)
 	}
 	switch {
 	case cfg.Ordered:
@@ -193,6 +208,12 @@ func (s *Source) SaramaConfig() *sarama.Config {
 	sc.Consumer.Group.Heartbeat.Interval = 1 * time.Second
 	sc.Consumer.MaxProcessingTime = time.Hour // a stalled delivery must not look like a dead consumer
 	sc.ChannelBufferSize = 1024
+	if s.cfg.FetchMinBytes > 0 {
+		sc.Consumer.Fetch.Min = s.cfg.FetchMinBytes
+	}
+	if s.cfg.FetchMaxWait > 0 {
+		sc.Consumer.MaxWaitTime = s.cfg.FetchMaxWait
+	}
 	return sc
 }
 

@@ -7,6 +7,7 @@ package trigger
 import (
 	"context"
 
+	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/v2/event"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	"knative.dev/eventing/pkg/eventfilter"
@@ -19,7 +20,8 @@ import (
 // value of an attribute that is present), else everything passes, as in
 // knative.dev/eventing's broker filter.
 type Filter struct {
-	f eventfilter.Filter
+	f    eventfilter.Filter
+	rule headerRule // the same filter on a record's headers (headers.go)
 }
 
 // NewFilter builds a Trigger's filter. Close it when the trigger stops
@@ -30,9 +32,9 @@ func NewFilter(attrs map[string]string, filters []eventingv1.SubscriptionsAPIFil
 	case len(filters) > 0:
 		// eventing's CreateSubscriptionsAPIFilters, without its racy all
 		// filter (materialize.go).
-		return &Filter{allOf(materializeList(filters))}
+		return &Filter{f: allOf(materializeList(filters)), rule: newHeaderRule(attrs, filters)}
 	case attrs != nil:
-		return &Filter{attributes.NewAttributesFilter(attrs)}
+		return &Filter{f: attributes.NewAttributesFilter(attrs), rule: newHeaderRule(attrs, filters)}
 	}
 	return &Filter{}
 }
@@ -40,6 +42,21 @@ func NewFilter(attrs map[string]string, filters []eventingv1.SubscriptionsAPIFil
 // Match reports whether e passes: only a failed filter drops an event.
 func (f *Filter) Match(ctx context.Context, e *event.Event) bool {
 	return f.f == nil || f.f.Filter(ctx, *e) != eventfilter.FailFilter
+}
+
+// Rejects reports whether the record with these headers is a valid
+// binary-mode CloudEvent that Match would surely refuse, telling from the
+// headers alone (headers.go). False means only Match on the event can tell.
+func (f *Filter) Rejects(headers []*sarama.RecordHeader) bool {
+	if f.rule == nil {
+		return false
+	}
+	h, ok := binaryHeaders(headers)
+	if !ok {
+		return false
+	}
+	v := f.rule.screen(h)
+	return v.known && v.res == eventfilter.FailFilter
 }
 
 // Close frees what the filter runs; Match must not be called after it.

@@ -33,7 +33,8 @@ func materialize(f eventingv1.SubscriptionsAPIFilter) eventfilter.Filter {
 	case len(f.Any) > 0:
 		return anyOf(materializeList(f.Any))
 	case f.Not != nil:
-		return subscriptionsapi.NewNotFilter(materialize(*f.Not))
+		inner := materialize(*f.Not)
+		return notOf{subscriptionsapi.NewNotFilter(inner), inner}
 	case f.CESQL != "":
 		leaf, err = subscriptionsapi.NewCESQLFilter(f.CESQL)
 	}
@@ -87,5 +88,21 @@ func (a anyOf) Cleanup() { cleanup(a) }
 func cleanup(filters []eventfilter.Filter) {
 	for _, f := range filters {
 		f.Cleanup()
+	}
+}
+
+// notOf is eventing's not filter, whose Cleanup panics when what it negates
+// is invalid (nil; its Filter answers NoFilter then, so it stays in its list).
+type notOf struct {
+	not, inner eventfilter.Filter
+}
+
+func (n notOf) Filter(ctx context.Context, e event.Event) eventfilter.FilterResult {
+	return n.not.Filter(ctx, e)
+}
+
+func (n notOf) Cleanup() {
+	if n.inner != nil {
+		n.inner.Cleanup()
 	}
 }
