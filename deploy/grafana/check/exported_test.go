@@ -138,6 +138,9 @@ func startJobflow(t *testing.T) *jobflow {
 		"JOBFLOW_STATUS_INTERVAL=0", "JOBFLOW_LAG_INTERVAL=1s", "JOBFLOW_COMMIT_INTERVAL=1s",
 		"JOBFLOW_SCALE_TO_ZERO_GRACE=10m", "JOBFLOW_START_TIMEOUT=5m",
 	)
+	// If this test process dies (a -timeout panic), the engine gets Ctrl-C
+	// and stops its servers and functions rather than outliving it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGINT}
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
