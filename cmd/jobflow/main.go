@@ -3,6 +3,8 @@
 //	jobflow up     start everything (broker, databases, functions, sources) in the foreground
 //	jobflow env    list every setting (environment variable) with its default
 //	jobflow verify counters   compare message counters with the dialogs database (exit 1 on drift)
+//	jobflow verify jobs       compare the jobs views with the log (exit 1 on drift)
+//	jobflow rebuild VIEW      rebuild a view from the log, compare, swap with --swap
 //	jobflow replay NAME --to-beginning | --offset N | --time T   deliver again from there
 //	jobflow dlq list | show | redrive   read and redeliver dead letters
 package main
@@ -28,6 +30,9 @@ commands:
           compare every user's counters with count(*) in the dialogs database;
           exit 1 on any drift
   verify all   every verifier (jobflow verify for the list); exit 1 on any drift
+  verify jobs  every finished job of the log against the jobs table and job_events (exit 1 on drift)
+  rebuild <view> [--swap]   rebuild a view from the log into a fresh table, compare it with the live
+          one (exit 1 if they differ), swap it in with --swap (jobflow rebuild for the views)
   replay <source-or-trigger> --to-beginning | --offset N | --time T
           deliver a KafkaSource's or Trigger's records again from there
   dlq list | show | redrive    dead letters: list, show, redeliver (jobflow dlq for its flags)
@@ -51,6 +56,8 @@ func main() {
 		err = engine.Usage()
 	case "verify":
 		err = runVerify(ctx, os.Args[2:], os.Stdout)
+	case "rebuild":
+		err = runRebuild(ctx, os.Args[2:], os.Stdout)
 	case "replay":
 		err = runReplay(ctx, os.Args[2:], os.Stdout)
 	case "dlq":

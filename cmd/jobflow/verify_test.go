@@ -7,9 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jobflow/jobflow/internal/testenv"
 	"github.com/jobflow/jobflow/pkg/counters/counter"
 	"github.com/jobflow/jobflow/pkg/counters/countertest"
 	"github.com/jobflow/jobflow/pkg/counters/dialogs"
+	"github.com/jobflow/jobflow/pkg/jobs/eventstore"
+	"github.com/jobflow/jobflow/pkg/jobs/jobstore"
+	jobsverify "github.com/jobflow/jobflow/pkg/jobs/verify"
 	"github.com/jobflow/jobflow/pkg/orders/delivery"
 	"github.com/jobflow/jobflow/pkg/orders/participant"
 	"github.com/jobflow/jobflow/pkg/orders/payment"
@@ -49,11 +53,28 @@ func TestVerifyAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
+	// The jobs views: an empty log and empty tables.
+	t.Setenv("KAFKA_BROKERS", strings.Join(testenv.Kafka(t, 2, jobsverify.PostgresTopic, jobsverify.ClickHouseTopic), ","))
+	pgURL := testenv.PostgresDB(t)
+	chAddr, chDB := testenv.ClickHouseDB(t)
+	t.Setenv("JOBFLOW_POSTGRES_URL", pgURL)
+	t.Setenv("JOBFLOW_CLICKHOUSE_ADDR", chAddr)
+	t.Setenv("JOBFLOW_CLICKHOUSE_DB", chDB)
+	js, err := jobstore.Open(ctx, pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js.Close()
+	es, err := eventstore.Open(ctx, chAddr, chDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = es.Close()
 	var out bytes.Buffer
 	if err := runVerify(ctx, []string{"all"}, &out); err != nil {
 		t.Fatalf("empty databases: %v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "== counters: ok") {
+	if !strings.Contains(out.String(), "== counters: ok") || !strings.Contains(out.String(), "== jobs: ok") {
 		t.Fatalf("verify all said:\n%s", out.String())
 	}
 	a, err := d.CreateUser(ctx, "a")

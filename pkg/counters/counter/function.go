@@ -137,7 +137,11 @@ func (h *Handler) appendItem(dst []Item, in event.Event) ([]Item, error) {
 
 // Item decodes an event; nil for events that change nothing (tombstones,
 // other tables).
-func (h *Handler) Item(in event.Event) (*Item, error) {
+func (h *Handler) Item(in event.Event) (*Item, error) { return ItemOf(in, h.tables) }
+
+// ItemOf decodes a change event of the source tables; nil for events that
+// change nothing (tombstones, other tables). A rebuild decodes the log with it.
+func ItemOf(in event.Event, tables Tables) (*Item, error) {
 	if ct := in.DataContentType(); ct != "" && !strings.Contains(ct, "json") {
 		return nil, fn.Invalidf("data content type %q: the counter takes Debezium JSON change events", ct)
 	}
@@ -151,5 +155,5 @@ func (h *Handler) Item(in event.Event) (*Item, error) {
 	if env == nil {
 		return nil, nil // tombstone
 	}
-	return FromEnvelope(env, h.tables, in.Source()+"#"+in.ID())
+	return FromEnvelope(env, tables, in.Source()+"#"+in.ID())
 }
