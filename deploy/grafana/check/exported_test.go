@@ -62,6 +62,9 @@ func TestDashboardsNameExportedMetrics(t *testing.T) {
 		if len(missing) == 0 || time.Now().After(deadline) {
 			break
 		}
+		// Batches (jobflow_function_batch_events) form only when records
+		// wait: a burst of concurrent jobs makes some.
+		up.jobBurst(t, 30)
 		time.Sleep(3 * time.Second)
 	}
 	sort.Strings(missing)
@@ -201,6 +204,21 @@ func (j *jobflow) post(t *testing.T, url, body string, header ...string) []byte 
 		t.Fatalf("POST %s: %s: %s", url, resp.Status, b)
 	}
 	return b
+}
+
+// jobBurst posts n jobs at once.
+func (j *jobflow) jobBurst(t *testing.T, n int) {
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if resp, err := http.Post(j.url("receiver", "/create/job"), "application/json", strings.NewReader(`{"sleep":1,"data_size":16}`)); err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // traffic gives every domain something to count: jobs, a dialogs user
