@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
-MODULES := . $(wildcard functions/*) e2e tools/func
+MODULES := . $(wildcard functions/*) e2e tools/func deploy/grafana/check
 
 .DEFAULT_GOAL := help
 .PHONY: help deps run build test lint tidy tidy-check bench load clean

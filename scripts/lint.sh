@@ -11,7 +11,7 @@ if [ -n "$unformatted" ]; then
   echo "$unformatted" >&2
   exit 1
 fi
-for m in . functions/*/ e2e; do
+for m in . functions/*/ e2e deploy/grafana/check; do
   echo "== go vet + staticcheck ($m)"
   (cd "$m" && go vet ./... && $staticcheck ./...)
 done

@@ -28,3 +28,8 @@ echo "== go vet (root module)"
 go vet ./...
 echo "== go test (root module)"
 go test -count=1 -timeout 40m ${GOTEST_FLAGS:-} ./...
+# The dashboards' check is its own module (Prometheus's parser stays out of
+# the root's go.mod): every panel's PromQL parses and names a metric that a
+# `jobflow up` it starts exports (docs/GRAFANA.md).
+echo "== go vet + test (deploy/grafana/check)"
+(cd deploy/grafana/check && go vet ./... && go test -count=1 -timeout 20m ./...)
