@@ -106,17 +106,8 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		fn.WriteError(w, fn.Unavailable(errors.New("orders not started")))
 		return
 	}
-	if r.URL.Path != "/" {
-		f.api.ServeHTTP(w, r)
-		return
-	}
-	if r.Method != http.MethodPost {
-		fn.WriteError(w, fn.WithStatus(http.StatusMethodNotAllowed, errors.New("POST a CloudEvent to /")))
-		return
-	}
-	in, err := fn.ReadEvent(r)
-	if err != nil {
-		fn.WriteError(w, err)
+	in := fn.EventOrAPI(w, r, f.api)
+	if in == nil {
 		return
 	}
 	if in.Type() == events.TypeRequested {

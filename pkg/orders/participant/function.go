@@ -98,17 +98,8 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		fn.WriteError(w, fn.Unavailable(fmt.Errorf("%s not started", f.spec.Name)))
 		return
 	}
-	if r.URL.Path != "/" {
-		f.api.ServeHTTP(w, r)
-		return
-	}
-	if r.Method != http.MethodPost {
-		fn.WriteError(w, fn.WithStatus(http.StatusMethodNotAllowed, errors.New("POST a CloudEvent to /")))
-		return
-	}
-	in, err := fn.ReadEvent(r)
-	if err != nil {
-		fn.WriteError(w, err)
+	in := fn.EventOrAPI(w, r, f.api)
+	if in == nil {
 		return
 	}
 	reply, err := f.handler.Handle(r.Context(), *in)

@@ -55,3 +55,25 @@ func tooBig(err error) bool {
 	var e *http.MaxBytesError
 	return errors.As(err, &e)
 }
+
+// EventOrAPI routes a function that is both a CloudEvents subscriber and
+// an HTTP API (Knative delivers to the service's root): a POST to / is read
+// as a CloudEvent and returned; any other path is served by api; any other
+// method on / is answered 405. It answers the request itself (and returns
+// nil) unless it returns an event.
+func EventOrAPI(w http.ResponseWriter, r *http.Request, api http.Handler) *event.Event {
+	if r.URL.Path != "/" {
+		api.ServeHTTP(w, r)
+		return nil
+	}
+	if r.Method != http.MethodPost {
+		WriteError(w, WithStatus(http.StatusMethodNotAllowed, errors.New("POST a CloudEvent to /")))
+		return nil
+	}
+	in, err := ReadEvent(r)
+	if err != nil {
+		WriteError(w, err)
+		return nil
+	}
+	return in
+}
