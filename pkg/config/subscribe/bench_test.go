@@ -51,7 +51,8 @@ func benchChild(brokers []string) int {
 		fmt.Println("ERR", err)
 		return 1
 	}
-	svc := subscribe.NewService(subscribe.Config{Heartbeat: 15 * time.Second, WriteTimeout: 10 * time.Second, CatchUp: 2 * time.Second}, table)
+	svc := subscribe.NewService(subscribe.Config{Heartbeat: 15 * time.Second, WriteTimeout: 10 * time.Second, CatchUp: 2 * time.Second,
+		ParkIdle: os.Getenv("CONFIG_BENCH_PARK") == "true"}, table)
 	go func() { _ = http.Serve(ln, svc) }()
 	fmt.Println("ADDR", ln.Addr().String())
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes it
@@ -190,8 +191,15 @@ func pct(ds []time.Duration, p float64) time.Duration {
 // topic from a Kafka-protocol broker: its memory per subscriber, the time
 // from a change in Kafka to its receipt by every subscriber, a reconnect
 // storm (all drop, changes meanwhile, all resume), and the polling design
-// beside it (the same clients asking every second).
+// beside it (the same clients asking every second). Two runs side by
+// side: idle subscribers parked (the default, CONFIG_PARK_IDLE=true) and
+// net/http's goroutine per subscriber.
 func BenchmarkSubscribers(b *testing.B) {
+	b.Run("parked", func(b *testing.B) { benchSubscribers(b, true) })
+	b.Run("goroutine-each", func(b *testing.B) { benchSubscribers(b, false) })
+}
+
+func benchSubscribers(b *testing.B, park bool) {
 	n := benchN(10000)
 	brokers := testenv.Kafka(b, 1, "config-changes")
 	prod := testenv.Producer(b, brokers)
@@ -199,7 +207,7 @@ func BenchmarkSubscribers(b *testing.B) {
 		produce(b, prod, fmt.Sprintf("svc/%d/limit", i), strconv.Itoa(i), "seed")
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "CONFIG_BENCH_CHILD_BROKERS="+strings.Join(brokers, ","))
+	cmd.Env = append(os.Environ(), "CONFIG_BENCH_CHILD_BROKERS="+strings.Join(brokers, ","), fmt.Sprintf("CONFIG_BENCH_PARK=%t", park))
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
