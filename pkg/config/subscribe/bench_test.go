@@ -22,6 +22,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/coder/websocket"
 
 	"github.com/jobflow/jobflow/internal/testenv"
 	"github.com/jobflow/jobflow/pkg/config/change"
@@ -69,7 +70,7 @@ func benchN(def int) int {
 // subscriber is one raw SSE connection that checks its sequence: every
 // change exactly once, in order.
 type subscriber struct {
-	conn     net.Conn
+	close    func()
 	last     atomic.Int64
 	ready    atomic.Int64 // times a ready event came
 	missed   atomic.Int64
@@ -90,7 +91,7 @@ func dial(addr string, since int64, s *subscriber, receipts func(seq int64)) err
 		conn.Close()
 		return err
 	}
-	s.conn = conn
+	s.close = func() { conn.Close() }
 	go func() {
 		r := bufio.NewReaderSize(conn, 512)
 		var event string
@@ -107,32 +108,70 @@ func dial(addr string, since int64, s *subscriber, receipts func(seq int64)) err
 			case strings.HasPrefix(l, "id: "):
 				id, _ = strconv.ParseInt(l[4:], 10, 64)
 			case l == "":
-				switch event {
-				case "change":
-					switch last := s.last.Load(); {
-					case id <= last:
-						s.repeated.Add(1)
-					case id > last+1:
-						s.missed.Add(id - last - 1)
-					}
-					if id > s.last.Load() {
-						s.last.Store(id)
-					}
-					receipts(id)
-				case "ready":
-					if id > s.last.Load() {
-						s.last.Store(id)
-					}
-					s.ready.Add(1)
-				case "reset":
-					s.resets.Add(1)
-				}
+				s.on(event, id, receipts)
 				event, id = "", 0
 			}
 		}
 	}()
 	return nil
 }
+
+// on checks one message: every change once, in order.
+func (s *subscriber) on(event string, id int64, receipts func(seq int64)) {
+	switch event {
+	case "change":
+		switch last := s.last.Load(); {
+		case id <= last:
+			s.repeated.Add(1)
+		case id > last+1:
+			s.missed.Add(id - last - 1)
+		}
+		if id > s.last.Load() {
+			s.last.Store(id)
+		}
+		receipts(id)
+	case "ready":
+		if id > s.last.Load() {
+			s.last.Store(id)
+		}
+		s.ready.Add(1)
+	case "reset":
+		s.resets.Add(1)
+	}
+}
+
+// dialWS subscribes over WebSocket (resuming with since=).
+func dialWS(addr string, since int64, s *subscriber, receipts func(seq int64)) error {
+	u := "ws://" + addr + "/ws?keys=*"
+	if since > 0 {
+		u += "&since=" + strconv.FormatInt(since, 10)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: wsClient})
+	if err != nil {
+		return err
+	}
+	s.close = func() { c.CloseNow() }
+	go func() {
+		for {
+			_, b, err := c.Read(context.Background())
+			if err != nil {
+				return
+			}
+			var m struct {
+				Event string `json:"event"`
+				ID    int64  `json:"id"`
+			}
+			if json.Unmarshal(b, &m) == nil {
+				s.on(m.Event, m.ID, receipts)
+			}
+		}
+	}()
+	return nil
+}
+
+var wsClient = &http.Client{Transport: &http.Transport{DialContext: spreadDial}}
 
 // spreadDial dials from one of 64 loopback addresses in turn: the bench
 // opens tens of thousands of connections to one port in a minute (the
@@ -205,13 +244,18 @@ func pct(ds []time.Duration, p float64) time.Duration {
 // storm (all drop, changes meanwhile, all resume), and the polling design
 // beside it (the same clients asking every second). Two runs side by
 // side: idle subscribers parked (the default, CONFIG_PARK_IDLE=true) and
-// net/http's goroutine per subscriber.
+// net/http's goroutine per subscriber; and the same over WebSocket (a
+// goroutine per subscriber always). The polling design runs once, beside
+// the first.
 func BenchmarkSubscribers(b *testing.B) {
-	b.Run("parked", func(b *testing.B) { benchSubscribers(b, true) })
-	b.Run("goroutine-each", func(b *testing.B) { benchSubscribers(b, false) })
+	b.Run("sse-parked", func(b *testing.B) { benchSubscribers(b, dial, true, true) })
+	b.Run("sse-goroutine-each", func(b *testing.B) { benchSubscribers(b, dial, false, false) })
+	b.Run("websocket", func(b *testing.B) { benchSubscribers(b, dialWS, false, false) })
 }
 
-func benchSubscribers(b *testing.B, park bool) {
+type dialer func(addr string, since int64, s *subscriber, receipts func(seq int64)) error
+
+func benchSubscribers(b *testing.B, dial dialer, park, poll bool) {
 	n := benchN(10000)
 	brokers := testenv.Kafka(b, 1, "config-changes")
 	prod := testenv.Producer(b, brokers)
@@ -263,7 +307,7 @@ func benchSubscribers(b *testing.B, park bool) {
 	time.Sleep(time.Second)
 	perSub := float64(rss(cmd.Process.Pid)-base) / float64(n)
 	b.ReportMetric(perSub, "B/subscriber")
-	b.Logf("%d SSE subscribers connected with their snapshot in %s; server RSS %d MiB (+%d MiB: %.1f KiB per subscriber)",
+	b.Logf("%d subscribers connected with their snapshot in %s; server RSS %d MiB (+%d MiB: %.1f KiB per subscriber)",
 		n, connected.Round(time.Millisecond), rss(cmd.Process.Pid)>>20, (rss(cmd.Process.Pid)-base)>>20, perSub/1024)
 
 	// Change → every subscriber.
@@ -296,7 +340,7 @@ func benchSubscribers(b *testing.B, park bool) {
 
 	// Reconnect storm: all drop, 10 changes meanwhile, all reconnect at once.
 	for _, s := range subs {
-		s.conn.Close()
+		s.close()
 	}
 	before := make([]int64, n)
 	for i, s := range subs {
@@ -342,7 +386,10 @@ func benchSubscribers(b *testing.B, park bool) {
 		b.Errorf("a resume must miss nothing and repeat nothing")
 	}
 	for _, s := range subs {
-		s.conn.Close()
+		s.close()
+	}
+	if !poll {
+		return
 	}
 
 	// The polling design: the same clients asking for the values every second.
