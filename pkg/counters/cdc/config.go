@@ -61,7 +61,8 @@ type Config struct {
 	// longer snapshot is aborted by the broker (at most its
 	// transaction.max.timeout.ms, 15 minutes by default).
 	SnapshotTimeout time.Duration `envconfig:"CDC_SNAPSHOT_TIMEOUT" default:"15m" desc:"Kafka transaction timeout of the initial snapshot"`
-	// SnapshotHook, for tests, is called after each batch of snapshot
+	// SnapshotHook, for tests, is called once the slot is created, before
+	// the snapshot is read (rows 0), and after each batch of snapshot
 	// records Kafka took, with the rows sent so far; an error ends the
 	// snapshot as a crash would (the transaction is left open, not aborted).
 	SnapshotHook func(rows int64) error `ignored:"true"`

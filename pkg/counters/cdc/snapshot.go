@@ -71,6 +71,11 @@ func (a *Adapter) snapshot(ctx context.Context, conn *pgx.Conn, producer sarama.
 	}
 	s := &snapshotter{a: a, conn: conn, producer: producer, types: pgtype.NewMap(), db: db, lsn: lsn, start: time.Now()}
 	s.logged = s.start
+	if h := a.cfg.SnapshotHook; h != nil {
+		if err := h(0); err != nil {
+			return fmt.Errorf("%w: %w", errCrash, err)
+		}
+	}
 	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
 		return fmt.Errorf("snapshot: begin: %w", err)
 	}

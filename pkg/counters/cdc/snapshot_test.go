@@ -69,28 +69,32 @@ func rowCount(t *testing.T, store *dialogs.Store) int {
 // changeAfterStart makes 5 changes: a user, two messages, a read, a delete.
 func changeAfterStart(t *testing.T, store *dialogs.Store, us []dialogs.User) {
 	t.Helper()
+	if err := change(store, us); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func change(store *dialogs.Store, us []dialogs.User) error {
 	ctx := context.Background()
 	u, err := store.CreateUser(ctx, "late")
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	m1, err := store.Send(ctx, us[0].ID, u.ID, "after the snapshot")
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if _, err := store.Send(ctx, u.ID, us[1].ID, "another"); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if _, _, err := store.MarkRead(ctx, m1.ID); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	var old int64
 	if err := store.Pool.QueryRow(ctx, `SELECT min(id) FROM messages`).Scan(&old); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := store.Delete(ctx, old); err != nil {
-		t.Fatal(err)
-	}
+	return store.Delete(ctx, old)
 }
 
 // checkSnapshot checks that recs hold exactly one "r" event per row of the
@@ -194,21 +198,29 @@ func TestInitialSnapshot(t *testing.T) {
 	rows := rowCount(t, store)
 	brokers := countertest.Kafka(t, 3, usersTopic, messagesTopic)
 	cfg := testConfig(dURL, brokers)
+	// Changes after the slot was created, before the snapshot is read: the
+	// snapshot must not see them (they are streamed).
+	cfg.SnapshotHook = func(rows int64) error {
+		if rows == 0 {
+			return change(store, us)
+		}
+		return nil
+	}
 	stop := startCDC(t, cfg)
 	c := collect(t, brokers, usersTopic, messagesTopic)
-	lsn := checkSnapshot(t, c.settle(rows), rows)
+	lsn := checkSnapshot(t, c.settle(rows+5), rows)
 
 	changeAfterStart(t, store, us)
-	c.settle(rows + 5)
+	c.settle(rows + 10)
 	stop()
 	ops := map[string]int{}
 	for _, r := range c.wait(0, 0) {
 		ops[r.env.Op]++
-		if r.env.Op != "r" && r.env.Source.LSN <= lsn {
-			t.Errorf("streamed %s at LSN %d, not after the snapshot's %d", r.env.Op, r.env.Source.LSN, lsn)
+		if r.env.Op != "r" && r.env.Source.LSN < lsn {
+			t.Errorf("streamed %s at LSN %d, before the snapshot's consistent point %d", r.env.Op, r.env.Source.LSN, lsn)
 		}
 	}
-	if fmt.Sprint(ops) != fmt.Sprintf("map[c:3 d:1 r:%d u:1]", rows) {
+	if fmt.Sprint(ops) != fmt.Sprintf("map[c:6 d:2 r:%d u:2]", rows) {
 		t.Errorf("ops %v", ops)
 	}
 	countAndVerify(t, c.wait(0, 0), dURL, brokers)
