@@ -220,6 +220,16 @@ func TestAdaptersOfPlan(t *testing.T) {
 			t.Errorf("adapter env %s %q, want %q", k, v, w)
 		}
 	}
+	// The snapshot markers' topic is created as Kafka Connect's offsets
+	// topic: compacted, one partition.
+	offsets, _ := env(f, "CDC_OFFSETS_TOPIC")
+	found := false
+	for _, tp := range p.Topics {
+		found = found || tp.Name == offsets && tp.Partitions == 1 && tp.Config["cleanup.policy"] == "compact"
+	}
+	if offsets == "" || !found {
+		t.Errorf("CDC_OFFSETS_TOPIC %q is not a planned compacted topic of one partition", offsets)
+	}
 }
 
 func TestLocalPort(t *testing.T) {
