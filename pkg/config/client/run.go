@@ -31,16 +31,19 @@ func (r *Running) Stop() {
 }
 
 // Settled reports whether the first values have arrived, or wait has
-// passed since Start (the function then goes on with the values it has,
-// its defaults if none): a starting instance stays unready that long so
-// that its first requests are not judged by the environment's settings for
-// want of a moment. A nil Running is settled.
+// passed since Start, or an attempt found no service (the function then
+// goes on with the values it has, its defaults if none): a starting
+// instance stays unready that long so that its first requests are not
+// judged by the environment's settings for want of a moment. A nil
+// Running is settled.
 func (r *Running) Settled(wait time.Duration) bool {
 	if r == nil || time.Since(r.started) > wait {
 		return true
 	}
 	select {
 	case <-r.c.Ready():
+		return true
+	case <-r.c.Failed():
 		return true
 	default:
 		return false
