@@ -9,14 +9,16 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jobflow/jobflow/pkg/config/store"
 )
 
-// fastWrite is how long the hub waits for a socket to take a write. A
-// write to a subscriber that keeps up completes at once (into the kernel's
-// socket buffer); one that does not complete this soon finds the buffer
+// fastWrite is how long the hub waits for a connection without a file
+// descriptor to take a write; a socket's write does not wait at all
+// (writeNow). A write to a subscriber that keeps up completes at once
+// (into the kernel's socket buffer); one that does not finds the buffer
 // full, and finishes in a goroutine of its own so that it slows no one.
 const fastWrite = 2 * time.Millisecond
 
@@ -30,9 +32,9 @@ const fastWrite = 2 * time.Millisecond
 // of the table and writes each parked subscriber what it has not seen,
 // from a few writers; at every heartbeat it also notices the subscribers
 // that left (a read that finds the end of the stream) and ends those past
-// MaxStream. A subscriber whose socket does not take a write within
-// fastWrite finishes that write in a goroutine of its own (release), so a
-// slow one delays the others by at most fastWrite.
+// MaxStream. A subscriber whose socket does not take a write at once
+// finishes that write in a goroutine of its own (release), so a slow one
+// delays no one.
 type hub struct {
 	table   *store.Table
 	opts    Options
@@ -170,10 +172,9 @@ func (h *hub) bring(p *parkedSub, beat bool, now time.Time) {
 		return
 	}
 	p.buf = encodeSSE(p.buf[:0], msgs)
-	_ = p.conn.SetWriteDeadline(time.Now().Add(fastWrite))
-	n, err := p.conn.Write(p.buf)
+	n, err := writeNow(p.conn, p.buf)
 	switch {
-	case err == nil:
+	case err == nil && n == len(p.buf):
 		sent.Add(float64(len(msgs)))
 		p.cursor = head
 		if cap(p.buf) > 4<<10 {
@@ -182,7 +183,7 @@ func (h *hub) bring(p *parkedSub, beat bool, now time.Time) {
 		if ending {
 			h.drop(p)
 		}
-	case errors.Is(err, os.ErrDeadlineExceeded) && !ending:
+	case full(err) && !ending:
 		h.release(p, p.buf[n:], head, len(msgs))
 	default:
 		h.drop(p)
@@ -250,6 +251,46 @@ func left(conn net.Conn) bool {
 	_ = conn.SetReadDeadline(time.Now().Add(time.Microsecond))
 	_, err := conn.Read(b[:])
 	return err != nil && (errors.Is(err, io.EOF) || !errors.Is(err, os.ErrDeadlineExceeded))
+}
+
+// writeNow writes what conn's socket takes at once, without waiting and
+// without a timer: n < len(b) with a nil error or EAGAIN means its buffer
+// is full. A connection without a file descriptor gets fastWrite.
+func writeNow(conn net.Conn, b []byte) (int, error) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		_ = conn.SetWriteDeadline(time.Now().Add(fastWrite))
+		return conn.Write(b)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var werr error
+	err = rc.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			m, e := syscall.Write(int(fd), b[n:])
+			if e == syscall.EINTR {
+				continue
+			}
+			if e != nil || m <= 0 {
+				werr = e
+				break
+			}
+			n += m
+		}
+		return true // never wait for the socket
+	})
+	if err == nil {
+		err = werr
+	}
+	return n, err
+}
+
+// full: a write stopped because the socket's buffer is full.
+func full(err error) bool {
+	return err == nil || errors.Is(err, syscall.EAGAIN) || errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 func encodeSSE(b []byte, msgs []Message) []byte {
