@@ -15,12 +15,12 @@ import (
 // messages written through the dialogs API, messages marked read one by
 // one and whole dialogs at a time.
 type Counters struct {
-	Dialogs string // http://127.0.0.1:<port>
-	c       *client
-	mu      sync.Mutex
-	users   []int64
-	msgs    map[int64]bool // accepted message -> accepted as read
-	unread  []int64        // accepted messages not marked read yet
+	Dialogs                                     string // http://127.0.0.1:<port>
+	c                                           *client
+	mu                                          sync.Mutex
+	users                                       []int64
+	msgs                                        map[int64]bool // accepted message -> accepted as read
+	unread                                      []int64        // accepted messages not marked read yet
 	posts, reads, dialogReads, refused, retried int
 }
 

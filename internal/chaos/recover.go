@@ -12,12 +12,12 @@ import (
 // accepted and finish in PostgreSQL, and a probe message must reach the
 // recipient's counters (CDC and counter included).
 type prober struct {
-	jobs               *Jobs
-	counters           *Counters
-	jobsDB, dialogsDB  *pgxpool.Pool
-	countersDB         *pgxpool.Pool
-	sender, recipient  int64 // users only the probe writes to
-	deadline           time.Duration
+	jobs              *Jobs
+	counters          *Counters
+	jobsDB, dialogsDB *pgxpool.Pool
+	countersDB        *pgxpool.Pool
+	sender, recipient int64 // users only the probe writes to
+	deadline          time.Duration
 }
 
 // recovered waits until both probes went through and returns the time
