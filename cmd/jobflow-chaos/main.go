@@ -30,7 +30,8 @@ func main() {
 func run() error {
 	size := flag.String("size", "full", "ci (under 5 minutes) or full (about 12 minutes)")
 	duration := flag.Duration("duration", 0, "how long the load runs (0: the size's)")
-	rate := flag.Float64("rate", 0, "jobs per second; dialogs requests go at half of it (0: the size's)")
+	rate := flag.Float64("rate", 0, "jobs per second; dialogs requests go at half of it, orders at an eighth (0: the size's)")
+	orders := flag.Bool("orders", true, "run the orders load too")
 	faults := flag.String("faults", "all", "fault kinds, comma-separated: kill-function, kill-cdc, kill-engine, restart-postgres, restart-clickhouse; all; none")
 	count := flag.Int("count", 0, "faults to inject, at least one of each kind (0: the size's)")
 	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "seed of the random choices (printed)")
@@ -47,7 +48,10 @@ func run() error {
 		cfg.Duration = *duration
 	}
 	if *rate > 0 {
-		cfg.JobRate, cfg.MessageRate = *rate, *rate/2
+		cfg.JobRate, cfg.MessageRate, cfg.OrderRate = *rate, *rate/2, *rate/8
+	}
+	if !*orders {
+		cfg.OrderRate = 0
 	}
 	if *count > 0 {
 		cfg.Faults = *count

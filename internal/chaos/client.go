@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -83,4 +84,33 @@ func mustJSON(v any) []byte {
 		panic(fmt.Sprintf("chaos: json: %v", err))
 	}
 	return b
+}
+
+// refusals keeps the first requests the system refused (after their
+// retries), for the report.
+type refusals struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (r *refusals) add(what string, o outcome) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.list) < 10 {
+		b := o.body
+		if len(b) > 200 {
+			b = b[:200]
+		}
+		r.list = append(r.list, fmt.Sprintf("%s: status %d after %d attempts %s", what, o.status, o.attempts, bytes.TrimSpace(b)))
+	}
+}
+
+// List is what was kept.
+func (r *refusals) List() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.list...)
 }

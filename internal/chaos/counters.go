@@ -22,6 +22,7 @@ type Counters struct {
 	msgs                                        map[int64]bool // accepted message -> accepted as read
 	unread                                      []int64        // accepted messages not marked read yet
 	posts, reads, dialogReads, refused, retried int
+	refusals                                    *refusals
 }
 
 // NewCounters is the counters load on the dialogs function.
@@ -62,7 +63,7 @@ func (c *Counters) Post(ctx context.Context, from, to int64) int64 {
 	ok := o.status == 201 && json.Unmarshal(o.body, &m) == nil && m.ID > 0
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.count(o, ok)
+	c.count("message", o, ok)
 	if ok {
 		c.posts++
 		c.msgs[m.ID] = false
@@ -72,12 +73,13 @@ func (c *Counters) Post(ctx context.Context, from, to int64) int64 {
 	return 0
 }
 
-func (c *Counters) count(o outcome, ok bool) {
+func (c *Counters) count(what string, o outcome, ok bool) {
 	if o.attempts > 1 {
 		c.retried++
 	}
 	if !ok {
 		c.refused++
+		c.refusals.add(what, o)
 	}
 }
 
@@ -96,7 +98,7 @@ func (c *Counters) Step(ctx context.Context, rng *rand.Rand) {
 		c.mu.Unlock()
 		o := c.c.do(ctx, "POST", c.Dialogs+"/dialogs/read", mustJSON(map[string]int64{"user_id": to, "peer_id": from}), nil, is2xx)
 		c.mu.Lock()
-		c.count(o, o.status == 200)
+		c.count("dialog read", o, o.status == 200)
 		if o.status == 200 {
 			c.dialogReads++
 		}
@@ -115,7 +117,7 @@ func (c *Counters) Step(ctx context.Context, rng *rand.Rand) {
 	o := c.c.do(ctx, "POST", fmt.Sprintf("%s/messages/%d/read", c.Dialogs, read), nil, nil, is2xx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.count(o, o.status == 200)
+	c.count("read", o, o.status == 200)
 	if o.status == 200 {
 		c.reads++
 		c.msgs[read] = true

@@ -24,6 +24,7 @@ type Jobs struct {
 	accepted map[string]time.Time // job id -> when accepted
 	refused  int                  // given up: not accepted
 	retried  int                  // requests that needed more than one attempt
+	refusals *refusals
 }
 
 // NewJobs is the jobs load on receiver.
@@ -50,6 +51,7 @@ func (j *Jobs) Submit(ctx context.Context) string {
 	if !ok {
 		if ctx.Err() == nil {
 			j.refused++
+			j.refusals.add("job "+hdr["ce-id"], o)
 		}
 		return ""
 	}

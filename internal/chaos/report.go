@@ -37,6 +37,10 @@ func (r *Result) Report(w io.Writer) {
 	fmt.Fprintf(tw, "reads (POST /messages/<id>/read)\t%d\t-\t%d\t%d\t\n", c.Reads, c.LostReads, 0)
 	fmt.Fprintf(tw, "dialog reads (POST /dialogs/read)\t%d\t-\t-\t-\t\n", c.DialogReads)
 	fmt.Fprintf(tw, "counters (%d users, total+unread)\t-\t-\t%d\t%d\t\n", c.Users, c.Lost, c.Doubled)
+	if o := r.Orders; o != nil {
+		fmt.Fprintf(tw, "orders (POST /orders, %d confirmed, %d rejected)\t%d\t%d\t%d\t%d\t\n", o.Confirmed, o.Rejected, o.Accepted, o.Refused, o.Lost, 0)
+		fmt.Fprintf(tw, "deposits (cents)\t%d\t-\t%d\t%d\t\n", o.Deposited, o.DepositsLost, o.DepositsDoubled)
+	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "\nretried by the client until accepted: %d jobs, %d dialogs requests; ClickHouse rows written twice (absorbed by FINAL): %d; jobs rows no accepted request made: %d\n",
 		j.Retried, c.Retried, j.RawDuplicates, j.Unasked)
@@ -46,10 +50,17 @@ func (r *Result) Report(w io.Writer) {
 			fmt.Fprintf(w, "FAULT %s %s at %s: %v\n", f.Kind, f.Target, f.At.UTC().Format("15:04:05"), f.Err)
 		}
 	}
+	for _, s := range r.Refused {
+		fmt.Fprintf(w, "refused: %s\n", s)
+	}
 	for _, o := range r.Orphans {
 		fmt.Fprintf(w, "ORPHAN: %s survived its engine's SIGKILL\n", o)
 	}
-	for _, e := range append(j.Examples, c.Examples...) {
+	examples := append(j.Examples, c.Examples...)
+	if r.Orders != nil {
+		examples = append(examples, r.Orders.Examples...)
+	}
+	for _, e := range examples {
 		fmt.Fprintf(w, "DRIFT: %s\n", e)
 	}
 	verdict := "no drift"

@@ -24,7 +24,9 @@ type Config struct {
 	Duration       time.Duration // of the load; faults stop a little before
 	JobRate        float64       // jobs per second
 	MessageRate    float64       // dialogs requests per second
-	Users          int
+	OrderRate      float64       // orders requests per second (0: no orders load)
+	Users          int           // dialogs users, and customers
+	Couriers       int
 	Faults         int           // how many (at least one of each kind)
 	Kinds          []string      // fault kinds to inject
 	Gap            time.Duration // pause after a recovery before the next fault
@@ -40,10 +42,10 @@ type Config struct {
 func Sizes(name string) (Config, error) {
 	switch name {
 	case "ci":
-		return Config{Duration: 150 * time.Second, JobRate: 10, MessageRate: 5, Users: 20, Faults: 6,
+		return Config{Duration: 150 * time.Second, JobRate: 10, MessageRate: 5, OrderRate: 2, Users: 20, Couriers: 10, Faults: 6,
 			Gap: 3 * time.Second, ServerDown: 2 * time.Second, Recover: 3 * time.Minute, Settle: 3 * time.Minute}, nil
 	case "full":
-		return Config{Duration: 10 * time.Minute, JobRate: 40, MessageRate: 20, Users: 100, Faults: 40,
+		return Config{Duration: 10 * time.Minute, JobRate: 40, MessageRate: 20, OrderRate: 5, Users: 100, Couriers: 50, Faults: 40,
 			Gap: 5 * time.Second, ServerDown: 5 * time.Second, Recover: 3 * time.Minute, Settle: 5 * time.Minute}, nil
 	}
 	return Config{}, fmt.Errorf("size %q: want ci or full", name)
@@ -55,6 +57,8 @@ type Result struct {
 	Orphans  []string // children alive after their engine was SIGKILLed
 	Jobs     JobTally
 	Counters CounterTally
+	Orders   *OrderTally   // nil: no orders load
+	Refused  []string      // the first requests refused after their retries
 	Settled  time.Duration // load end to every view caught up
 	Verify   string        // jobflow verify all's output
 	VerifyOK bool
@@ -66,6 +70,9 @@ type Result struct {
 func (r *Result) OK() bool {
 	bad := len(r.Orphans) > 0 || !r.VerifyOK || r.Jobs.Lost+r.Jobs.Doubled > 0 ||
 		r.Counters.LostMessages+r.Counters.LostReads+r.Counters.Lost+r.Counters.Doubled > 0
+	if o := r.Orders; o != nil {
+		bad = bad || o.Lost > 0 || o.DepositsLost+o.DepositsDoubled > 0
+	}
 	for _, f := range r.Faults {
 		bad = bad || f.Err != nil
 	}
@@ -93,60 +100,117 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer dbs.close()
-
-	url := func(fn string) string { return fmt.Sprintf("http://127.0.0.1:%d", cfg.Ports.Functions[fn]) }
-	jobs := NewJobs(url("receiver"), fmt.Sprintf("chaos-%d-%d", cfg.Seed, time.Now().UnixNano()), 2*time.Minute)
-	counters := NewCounters(url("dialogs"), 2*time.Minute)
-	if err := counters.Setup(ctx, cfg.Users); err != nil {
+	l, err := setupLoads(ctx, cfg, dbs)
+	if err != nil {
 		return nil, err
 	}
-	pr := &prober{jobs: jobs, counters: counters, jobsDB: dbs.jobs, dialogsDB: dbs.dialogs,
-		countersDB: dbs.counters, deadline: cfg.Recover}
-	if pr.sender, pr.recipient = counters.CreateUser(ctx, "probe-from"), counters.CreateUser(ctx, "probe-to"); pr.recipient == 0 {
-		return nil, errors.New("dialogs: probe users not created")
-	}
-	say("load: %.0f jobs/s, %.0f dialogs requests/s for %s; %d faults of %v", cfg.JobRate, cfg.MessageRate, cfg.Duration, cfg.Faults, cfg.Kinds)
-
+	say("load: %.0f jobs/s, %.0f dialogs and %.0f orders requests/s for %s; %d faults of %v",
+		cfg.JobRate, cfg.MessageRate, cfg.OrderRate, cfg.Duration, cfg.Faults, cfg.Kinds)
 	loadCtx, stopLoad := context.WithTimeout(ctx, cfg.Duration)
 	defer stopLoad()
 	rng := rand.New(rand.NewPCG(cfg.Seed, 1))
 	var wg sync.WaitGroup
-	steady(loadCtx, &wg, cfg.JobRate, 32, func(ctx context.Context, _ *rand.Rand) { jobs.Submit(ctx) }, cfg.Seed+1)
-	steady(loadCtx, &wg, cfg.MessageRate, 16, counters.Step, cfg.Seed+2)
-
+	// Requests under way when the load stops are seen through (ctx).
+	steady(loadCtx, ctx, &wg, cfg.JobRate, 32, func(ctx context.Context, _ *rand.Rand) { l.jobs.Submit(ctx) }, cfg.Seed+1)
+	steady(loadCtx, ctx, &wg, cfg.MessageRate, 16, l.counters.Step, cfg.Seed+2)
+	if l.orders != nil {
+		steady(loadCtx, ctx, &wg, cfg.OrderRate, 16, l.orders.Step, cfg.Seed+3)
+	}
 	in := &injector{sys: sys, rng: rng, down: cfg.ServerDown, ready: 10 * time.Minute,
 		orphan: func(pid int, name string) { res.Orphans = append(res.Orphans, fmt.Sprintf("%s (pid %d)", name, pid)) }}
 	sleep(loadCtx, 10*time.Second) // warm: the load reaches every function first
-	res.Faults = injectAll(loadCtx, cfg, in, pr, rng, say)
+	res.Faults = injectAll(ctx, loadCtx, cfg, in, l.probe, rng, say)
 	<-loadCtx.Done()
 	wg.Wait()
 
-	say("load stopped: %d jobs and %d messages accepted; settling (at most %s)", len(jobs.accepted), counters.posts, cfg.Settle)
+	say("load stopped; settling (at most %s)", cfg.Settle)
 	end := time.Now()
 	sctx, cancel := context.WithTimeout(ctx, cfg.Settle)
-	settled := poll(sctx, func() bool {
-		return jobs.Settled(sctx, dbs.jobs, dbs.ch) && countersSettled(sctx, counters, dbs)
-	}) == nil
+	settled := poll(sctx, func() bool { return l.settled(sctx, dbs) }) == nil
 	cancel()
 	res.Settled = time.Since(end)
 	say("settled: %v after %s", settled, res.Settled.Round(time.Second))
-	if res.Jobs, err = jobs.Tally(ctx, dbs.jobs, dbs.ch); err != nil {
+	if err := l.tally(ctx, dbs, res); err != nil {
 		return res, err
 	}
-	if res.Counters, err = counters.Tally(ctx, dbs.dialogs, dbs.counters); err != nil {
-		return res, err
+	for try := 0; try < 6; try++ { // the orders' reserves complete shortly after their decision
+		if res.Verify, res.VerifyOK = verifyAll(ctx, sys); res.VerifyOK {
+			break
+		}
+		sleep(ctx, 10*time.Second)
 	}
-	res.Verify, res.VerifyOK = verifyAll(ctx, sys)
 	res.Elapsed = time.Since(res.Started)
 	return res, nil
 }
 
+// loads are the load generators of a run.
+type loads struct {
+	jobs     *Jobs
+	counters *Counters
+	orders   *Orders // nil: no orders load
+	probe    *prober
+	refusals *refusals
+}
+
+func setupLoads(ctx context.Context, cfg Config, dbs *databases) (*loads, error) {
+	url := func(fn string) string { return fmt.Sprintf("http://127.0.0.1:%d", cfg.Ports.Functions[fn]) }
+	prefix := fmt.Sprintf("chaos-%d-%d", cfg.Seed, time.Now().UnixNano())
+	l := &loads{jobs: NewJobs(url("receiver"), prefix, 2*time.Minute), counters: NewCounters(url("dialogs"), 2*time.Minute),
+		refusals: &refusals{}}
+	l.jobs.refusals, l.counters.refusals = l.refusals, l.refusals
+	if err := l.counters.Setup(ctx, cfg.Users); err != nil {
+		return nil, err
+	}
+	l.probe = &prober{jobs: l.jobs, counters: l.counters, jobsDB: dbs.jobs, dialogsDB: dbs.dialogs,
+		countersDB: dbs.counters, deadline: cfg.Recover}
+	if l.probe.sender, l.probe.recipient = l.counters.CreateUser(ctx, "probe-from"), l.counters.CreateUser(ctx, "probe-to"); l.probe.recipient == 0 {
+		return nil, errors.New("dialogs: probe users not created")
+	}
+	if cfg.OrderRate > 0 {
+		urls := map[string]string{}
+		for _, fn := range []string{"users", "orders", "payment", "stock", "delivery"} {
+			urls[fn] = url(fn)
+		}
+		l.orders = NewOrders(urls, prefix, 2*time.Minute)
+		l.orders.refusals = l.refusals
+		if err := l.orders.Setup(ctx, cfg.Users, cfg.Couriers); err != nil {
+			return nil, fmt.Errorf("orders setup: %w", err)
+		}
+	}
+	return l, nil
+}
+
+func (l *loads) settled(ctx context.Context, dbs *databases) bool {
+	return l.jobs.Settled(ctx, dbs.jobs, dbs.ch) && countersSettled(ctx, l.counters, dbs) &&
+		(l.orders == nil || l.orders.Settled(ctx, dbs.orders, dbs.payment))
+}
+
+func (l *loads) tally(ctx context.Context, dbs *databases, res *Result) error {
+	var err error
+	if res.Jobs, err = l.jobs.Tally(ctx, dbs.jobs, dbs.ch); err != nil {
+		return err
+	}
+	if res.Counters, err = l.counters.Tally(ctx, dbs.dialogs, dbs.counters); err != nil {
+		return err
+	}
+	if l.orders != nil {
+		o, err := l.orders.Tally(ctx, dbs.orders, dbs.payment)
+		if err != nil {
+			return err
+		}
+		res.Orders = &o
+	}
+	res.Refused = l.refusals.List()
+	return nil
+}
+
 // injectAll injects the scheduled faults one after the other, each
-// followed by its recovery, until the schedule or the load ends.
-func injectAll(ctx context.Context, cfg Config, in *injector, pr *prober, rng *rand.Rand, say func(string, ...any)) []Fault {
+// followed by its recovery, until the schedule or the load (loadCtx)
+// ends; a fault under way is seen through to its recovery (ctx).
+func injectAll(ctx, loadCtx context.Context, cfg Config, in *injector, pr *prober, rng *rand.Rand, say func(string, ...any)) []Fault {
 	var out []Fault
 	for _, kind := range schedule(rng, cfg.Kinds, cfg.Faults) {
-		if ctx.Err() != nil {
+		if loadCtx.Err() != nil {
 			break
 		}
 		f := Fault{Kind: kind, At: time.Now()}
@@ -155,19 +219,19 @@ func injectAll(ctx context.Context, cfg Config, in *injector, pr *prober, rng *r
 			f.Recover, f.Err = pr.recovered(ctx, f.At)
 		}
 		if f.Err != nil && ctx.Err() != nil {
-			break // the load ended during the fault: not counted
+			break // the run was stopped
 		}
 		say("fault %-18s %-22s recovered in %-6s %v", f.Kind, f.Target, f.Recover.Round(100*time.Millisecond), errText(f.Err))
 		out = append(out, f)
-		sleep(ctx, cfg.Gap+time.Duration(rng.Int64N(int64(cfg.Gap)+1)))
+		sleep(loadCtx, cfg.Gap+time.Duration(rng.Int64N(int64(cfg.Gap)+1)))
 	}
 	return out
 }
 
-// steady runs fn rate times a second on up to workers goroutines until
-// ctx ends; a tick that finds every worker busy is skipped (the load
-// stays steady, it does not pile up behind an outage).
-func steady(ctx context.Context, wg *sync.WaitGroup, rate float64, workers int, fn func(context.Context, *rand.Rand), seed uint64) {
+// steady runs fn(reqCtx) rate times a second on up to workers
+// goroutines until ctx ends; a tick that finds every worker busy is
+// skipped (the load stays steady, it does not pile up behind an outage).
+func steady(ctx, reqCtx context.Context, wg *sync.WaitGroup, rate float64, workers int, fn func(context.Context, *rand.Rand), seed uint64) {
 	if rate <= 0 {
 		return
 	}
@@ -178,7 +242,7 @@ func steady(ctx context.Context, wg *sync.WaitGroup, rate float64, workers int, 
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(seed, uint64(w)))
 			for range ticks {
-				fn(ctx, rng)
+				fn(reqCtx, rng)
 			}
 		}()
 	}
@@ -201,14 +265,15 @@ func steady(ctx context.Context, wg *sync.WaitGroup, rate float64, workers int, 
 }
 
 type databases struct {
-	jobs, dialogs, counters *pgxpool.Pool
-	ch                      driver.Conn
+	jobs, dialogs, counters, orders, payment *pgxpool.Pool
+	ch                                       driver.Conn
 }
 
 func openDBs(ctx context.Context, sys *System) (*databases, error) {
 	d := &databases{}
 	var err error
-	for db, p := range map[string]**pgxpool.Pool{"jobflow": &d.jobs, "dialogs": &d.dialogs, "counters": &d.counters} {
+	for db, p := range map[string]**pgxpool.Pool{"jobflow": &d.jobs, "dialogs": &d.dialogs, "counters": &d.counters,
+		"orders": &d.orders, "payment": &d.payment} {
 		if *p, err = pgxpool.New(ctx, sys.PostgresURL(db)); err != nil {
 			return nil, fmt.Errorf("postgres %s: %w", db, err)
 		}
@@ -223,6 +288,8 @@ func (d *databases) close() {
 	d.jobs.Close()
 	d.dialogs.Close()
 	d.counters.Close()
+	d.orders.Close()
+	d.payment.Close()
 	_ = d.ch.Close()
 }
 
