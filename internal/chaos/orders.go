@@ -128,9 +128,14 @@ func (o *Orders) Step(ctx context.Context, rng *rand.Rand) {
 		o.deposit(ctx, c, 5*o.price)
 		return
 	}
+	o.Place(ctx, c, 1+rng.Int64N(3))
+}
+
+// Place places an order of number items for c; its id ("" if refused).
+func (o *Orders) Place(ctx context.Context, c customer, number int64) string {
 	hdr := bearer(c.token)
 	hdr["Idempotency-Key"] = fmt.Sprintf("%s-order-%d", o.Prefix, o.next.Add(1))
-	body := mustJSON(map[string]int64{"product_id": o.product, "number": 1 + rng.Int64N(3), "unit_price_cents": o.price})
+	body := mustJSON(map[string]int64{"product_id": o.product, "number": number, "unit_price_cents": o.price})
 	out := o.c.do(ctx, "POST", o.URL["orders"]+"/orders", body, hdr, is2xx)
 	var placed struct {
 		ID string `json:"order_id"`
@@ -139,9 +144,18 @@ func (o *Orders) Step(ctx context.Context, rng *rand.Rand) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.note("order", out)
-	if ok {
-		o.accepted[placed.ID] = c.id
+	if !ok {
+		return ""
 	}
+	o.accepted[placed.ID] = c.id
+	return placed.ID
+}
+
+// OrderDecided reports whether order id is decided in the orders service.
+func OrderDecided(ctx context.Context, orders *pgxpool.Pool, id string) bool {
+	var st string
+	err := orders.QueryRow(ctx, `SELECT status FROM orders WHERE id = $1`, id).Scan(&st)
+	return err == nil && st != "pending"
 }
 
 // OrderTally is the orders' accounting.

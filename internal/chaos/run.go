@@ -42,7 +42,7 @@ type Config struct {
 func Sizes(name string) (Config, error) {
 	switch name {
 	case "ci":
-		return Config{Duration: 150 * time.Second, JobRate: 10, MessageRate: 5, OrderRate: 2, Users: 20, Couriers: 10, Faults: 6,
+		return Config{Duration: 120 * time.Second, JobRate: 10, MessageRate: 5, OrderRate: 2, Users: 20, Couriers: 10, Faults: 5,
 			Gap: 3 * time.Second, ServerDown: 2 * time.Second, Recover: 3 * time.Minute, Settle: 3 * time.Minute}, nil
 	case "full":
 		return Config{Duration: 10 * time.Minute, JobRate: 40, MessageRate: 20, OrderRate: 5, Users: 100, Couriers: 50, Faults: 40,
@@ -173,6 +173,7 @@ func setupLoads(ctx context.Context, cfg Config, dbs *databases) (*loads, error)
 		}
 		l.orders = NewOrders(urls, prefix, 2*time.Minute)
 		l.orders.refusals = l.refusals
+		l.probe.orders, l.probe.ordersDB = l.orders, dbs.orders
 		if err := l.orders.Setup(ctx, cfg.Users, cfg.Couriers); err != nil {
 			return nil, fmt.Errorf("orders setup: %w", err)
 		}
