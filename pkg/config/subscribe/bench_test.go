@@ -22,6 +22,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/coder/websocket"
 
 	"github.com/jobflow/jobflow/internal/testenv"
 	"github.com/jobflow/jobflow/pkg/config/change"
@@ -51,7 +52,8 @@ func benchChild(brokers []string) int {
 		fmt.Println("ERR", err)
 		return 1
 	}
-	svc := subscribe.NewService(subscribe.Config{Heartbeat: 15 * time.Second, WriteTimeout: 10 * time.Second, CatchUp: 2 * time.Second}, table)
+	svc := subscribe.NewService(subscribe.Config{Heartbeat: 15 * time.Second, WriteTimeout: 10 * time.Second, CatchUp: 2 * time.Second,
+		ParkIdle: os.Getenv("CONFIG_BENCH_PARK") == "true"}, table)
 	go func() { _ = http.Serve(ln, svc) }()
 	fmt.Println("ADDR", ln.Addr().String())
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes it
@@ -68,7 +70,7 @@ func benchN(def int) int {
 // subscriber is one raw SSE connection that checks its sequence: every
 // change exactly once, in order.
 type subscriber struct {
-	conn     net.Conn
+	close    func()
 	last     atomic.Int64
 	ready    atomic.Int64 // times a ready event came
 	missed   atomic.Int64
@@ -77,7 +79,7 @@ type subscriber struct {
 }
 
 func dial(addr string, since int64, s *subscriber, receipts func(seq int64)) error {
-	conn, err := net.Dial("tcp", addr)
+	conn, err := spreadDial(context.Background(), "tcp", addr)
 	if err != nil {
 		return err
 	}
@@ -89,7 +91,7 @@ func dial(addr string, since int64, s *subscriber, receipts func(seq int64)) err
 		conn.Close()
 		return err
 	}
-	s.conn = conn
+	s.close = func() { conn.Close() }
 	go func() {
 		r := bufio.NewReaderSize(conn, 512)
 		var event string
@@ -106,32 +108,82 @@ func dial(addr string, since int64, s *subscriber, receipts func(seq int64)) err
 			case strings.HasPrefix(l, "id: "):
 				id, _ = strconv.ParseInt(l[4:], 10, 64)
 			case l == "":
-				switch event {
-				case "change":
-					switch last := s.last.Load(); {
-					case id <= last:
-						s.repeated.Add(1)
-					case id > last+1:
-						s.missed.Add(id - last - 1)
-					}
-					if id > s.last.Load() {
-						s.last.Store(id)
-					}
-					receipts(id)
-				case "ready":
-					if id > s.last.Load() {
-						s.last.Store(id)
-					}
-					s.ready.Add(1)
-				case "reset":
-					s.resets.Add(1)
-				}
+				s.on(event, id, receipts)
 				event, id = "", 0
 			}
 		}
 	}()
 	return nil
 }
+
+// on checks one message: every change once, in order.
+func (s *subscriber) on(event string, id int64, receipts func(seq int64)) {
+	switch event {
+	case "change":
+		switch last := s.last.Load(); {
+		case id <= last:
+			s.repeated.Add(1)
+		case id > last+1:
+			s.missed.Add(id - last - 1)
+		}
+		if id > s.last.Load() {
+			s.last.Store(id)
+		}
+		receipts(id)
+	case "ready":
+		if id > s.last.Load() {
+			s.last.Store(id)
+		}
+		s.ready.Add(1)
+	case "reset":
+		s.resets.Add(1)
+	}
+}
+
+// dialWS subscribes over WebSocket (resuming with since=).
+func dialWS(addr string, since int64, s *subscriber, receipts func(seq int64)) error {
+	u := "ws://" + addr + "/ws?keys=*"
+	if since > 0 {
+		u += "&since=" + strconv.FormatInt(since, 10)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: wsClient})
+	if err != nil {
+		return err
+	}
+	s.close = func() { c.CloseNow() }
+	go func() {
+		for {
+			_, b, err := c.Read(context.Background())
+			if err != nil {
+				return
+			}
+			var m struct {
+				Event string `json:"event"`
+				ID    int64  `json:"id"`
+			}
+			if json.Unmarshal(b, &m) == nil {
+				s.on(m.Event, m.ID, receipts)
+			}
+		}
+	}()
+	return nil
+}
+
+var wsClient = &http.Client{Transport: &http.Transport{DialContext: spreadDial}}
+
+// spreadDial dials from one of 64 loopback addresses in turn: the bench
+// opens tens of thousands of connections to one port in a minute (the
+// subscribers, the storm's, the pollers'), more than one source address
+// has ephemeral ports for while the closed ones wait in TIME_WAIT.
+func spreadDial(ctx context.Context, network, addr string) (net.Conn, error) {
+	i := dials.Add(1)
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(1+i%64))}}
+	return d.DialContext(ctx, network, addr)
+}
+
+var dials atomic.Int64
 
 func rss(pid int) int64 {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -190,8 +242,20 @@ func pct(ds []time.Duration, p float64) time.Duration {
 // topic from a Kafka-protocol broker: its memory per subscriber, the time
 // from a change in Kafka to its receipt by every subscriber, a reconnect
 // storm (all drop, changes meanwhile, all resume), and the polling design
-// beside it (the same clients asking every second).
+// beside it (the same clients asking every second). Two runs side by
+// side: idle subscribers parked (the default, CONFIG_PARK_IDLE=true) and
+// net/http's goroutine per subscriber; and the same over WebSocket (a
+// goroutine per subscriber always). The polling design runs once, beside
+// the first.
 func BenchmarkSubscribers(b *testing.B) {
+	b.Run("sse-parked", func(b *testing.B) { benchSubscribers(b, dial, true, true) })
+	b.Run("sse-goroutine-each", func(b *testing.B) { benchSubscribers(b, dial, false, false) })
+	b.Run("websocket", func(b *testing.B) { benchSubscribers(b, dialWS, false, false) })
+}
+
+type dialer func(addr string, since int64, s *subscriber, receipts func(seq int64)) error
+
+func benchSubscribers(b *testing.B, dial dialer, park, poll bool) {
 	n := benchN(10000)
 	brokers := testenv.Kafka(b, 1, "config-changes")
 	prod := testenv.Producer(b, brokers)
@@ -199,7 +263,7 @@ func BenchmarkSubscribers(b *testing.B) {
 		produce(b, prod, fmt.Sprintf("svc/%d/limit", i), strconv.Itoa(i), "seed")
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "CONFIG_BENCH_CHILD_BROKERS="+strings.Join(brokers, ","))
+	cmd.Env = append(os.Environ(), "CONFIG_BENCH_CHILD_BROKERS="+strings.Join(brokers, ","), fmt.Sprintf("CONFIG_BENCH_PARK=%t", park))
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -243,7 +307,7 @@ func BenchmarkSubscribers(b *testing.B) {
 	time.Sleep(time.Second)
 	perSub := float64(rss(cmd.Process.Pid)-base) / float64(n)
 	b.ReportMetric(perSub, "B/subscriber")
-	b.Logf("%d SSE subscribers connected with their snapshot in %s; server RSS %d MiB (+%d MiB: %.1f KiB per subscriber)",
+	b.Logf("%d subscribers connected with their snapshot in %s; server RSS %d MiB (+%d MiB: %.1f KiB per subscriber)",
 		n, connected.Round(time.Millisecond), rss(cmd.Process.Pid)>>20, (rss(cmd.Process.Pid)-base)>>20, perSub/1024)
 
 	// Change → every subscriber.
@@ -276,7 +340,7 @@ func BenchmarkSubscribers(b *testing.B) {
 
 	// Reconnect storm: all drop, 10 changes meanwhile, all reconnect at once.
 	for _, s := range subs {
-		s.conn.Close()
+		s.close()
 	}
 	before := make([]int64, n)
 	for i, s := range subs {
@@ -322,12 +386,15 @@ func BenchmarkSubscribers(b *testing.B) {
 		b.Errorf("a resume must miss nothing and repeat nothing")
 	}
 	for _, s := range subs {
-		s.conn.Close()
+		s.close()
+	}
+	if !poll {
+		return
 	}
 
 	// The polling design: the same clients asking for the values every second.
 	pollFor := 5 * time.Second
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: 0}}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: 0, DialContext: spreadDial}}
 	var requests, staleSum, staleN atomic.Int64
 	var changedAt, pollErrs atomic.Int64
 	var seen sync.Map

@@ -113,56 +113,78 @@ func Feed(ctx context.Context, t *store.Table, m Matcher, since int64, resume bo
 		defer timer.Stop()
 		end = timer.C
 	}
-	if resume && since > t.Head() {
-		waitHead(ctx, t, since, o.CatchUp) // another instance may be a little ahead of this one
-	}
-	var cursor int64
-	var first []Message
-	if resume {
-		if entries, head, ok := t.Since(since, m.Match); ok {
-			first = append(changes(nil, entries), ready(head, len(entries)))
-			cursor = head
-		} else {
-			first, cursor = resync(t, m, fmt.Sprintf("changes after %d are no longer retained (or are of another topic)", since))
-		}
-	} else {
-		first, cursor = snapshot(nil, t, m)
-	}
-	if err := send(first); err != nil {
+	msgs, cursor := First(ctx, t, m, since, resume, o)
+	if err := send(msgs); err != nil {
 		return err
 	}
-	heartbeat := time.NewTicker(o.Heartbeat)
+	return follow(ctx, t, m, cursor, o.Heartbeat, end, send)
+}
+
+// First is what a subscription starts with, and the position it leaves
+// the subscriber at: the snapshot of the matching keys, or on a resume
+// the changes after since (a reset and a snapshot when they are no longer
+// retained), then a ready message.
+func First(ctx context.Context, t *store.Table, m Matcher, since int64, resume bool, o Options) ([]Message, int64) {
+	if !resume {
+		return snapshot(nil, t, m)
+	}
+	if since > t.Head() {
+		waitHead(ctx, t, since, o.CatchUp) // another instance may be a little ahead of this one
+	}
+	if entries, head, ok := t.Since(since, m.Match); ok {
+		return append(changes(nil, entries), ready(head, len(entries))), head
+	}
+	return resync(t, m, fmt.Sprintf("changes after %d are no longer retained (or are of another topic)", since))
+}
+
+// follow sends every change after cursor as it comes, and a heartbeat on
+// an idle subscription, until ctx or end.
+func follow(ctx context.Context, t *store.Table, m Matcher, cursor int64, every time.Duration, end <-chan time.Time, send func([]Message) error) error {
+	heartbeat := time.NewTicker(every)
 	defer heartbeat.Stop()
 	for {
 		changed := t.Changed()
-		entries, head, ok := t.Since(cursor, m.Match)
-		switch {
-		case !ok: // fell behind the retained log
-			var msgs []Message
-			msgs, cursor = resync(t, m, fmt.Sprintf("this subscriber fell behind: changes after %d are no longer retained", cursor))
+		msgs, head := next(t, m, cursor)
+		cursor = head
+		if len(msgs) > 0 {
 			if err := send(msgs); err != nil {
 				return err
 			}
-		case len(entries) > 0:
-			if err := send(changes(nil, entries)); err != nil {
-				return err
-			}
-			cursor = head
-		default:
-			cursor = head
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
 		case <-heartbeat.C:
-			if err := send([]Message{{Kind: KindHeartbeat, ID: cursor, Data: []byte("{}")}}); err != nil {
+			if err := send([]Message{heartbeatAt(cursor)}); err != nil {
 				return err
 			}
 		case <-end:
-			return send([]Message{{Kind: KindHeartbeat, ID: cursor, Data: []byte(`{"end":"stream time limit: reconnect to resume"}`)}})
+			return send([]Message{endOfStream(cursor)})
 		}
 	}
+}
+
+// next is what a subscriber at cursor has not seen yet (the changes after
+// it, or a reset and a snapshot when it fell behind the retained log), and
+// the position that leaves it at.
+func next(t *store.Table, m Matcher, cursor int64) ([]Message, int64) {
+	entries, head, ok := t.Since(cursor, m.Match)
+	if !ok {
+		return resync(t, m, fmt.Sprintf("this subscriber fell behind: changes after %d are no longer retained", cursor))
+	}
+	if len(entries) == 0 {
+		return nil, head
+	}
+	return changes(nil, entries), head
+}
+
+func heartbeatAt(cursor int64) Message {
+	return Message{Kind: KindHeartbeat, ID: cursor, Data: []byte("{}")}
+}
+
+func endOfStream(cursor int64) Message {
+	return Message{Kind: KindHeartbeat, ID: cursor, Data: []byte(`{"end":"stream time limit: reconnect to resume"}`)}
 }
 
 func waitHead(ctx context.Context, t *store.Table, seq int64, d time.Duration) {

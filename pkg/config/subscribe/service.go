@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jobflow/jobflow/pkg/config/store"
@@ -24,6 +25,7 @@ type Config struct {
 	WriteTimeout time.Duration `envconfig:"WRITE_TIMEOUT" default:"10s" desc:"a subscriber whose write blocks this long is disconnected (it resumes when it comes back)"`
 	CatchUp      time.Duration `envconfig:"CATCH_UP" default:"2s" desc:"how long a resume from a position this instance has not read yet waits for it (instances read the topic independently)"`
 	AnyOrigin    bool          `envconfig:"WS_ANY_ORIGIN" default:"false" desc:"accept WebSocket connections from pages of any origin"`
+	ParkIdle     bool          `envconfig:"PARK_IDLE" default:"true" desc:"hold SSE subscribers between changes as a socket and a cursor, without a goroutine each (about 2 KiB instead of 40); false: net/http's goroutine per subscriber"`
 }
 
 var (
@@ -31,6 +33,8 @@ var (
 	sent        = metrics.NewCounter("config_messages_sent_total", "Messages written to subscribers.").WithLabelValues()
 	resets      = metrics.NewCounter("config_resets_total", "Subscriptions resynchronised with a reset and a snapshot.").WithLabelValues()
 	applied     = metrics.NewCounter("config_records_applied_total", "Records of the config topic applied, by whether they changed a key.", "visible")
+	released    = metrics.NewCounter("config_subscriber_slow_writes_total", "Writes to a parked SSE subscriber that its socket did not take at once, finished in a goroutine of their own.").WithLabelValues()
+	parkedGauge = metrics.NewGauge("config_subscribers_parked", "SSE subscribers held between changes without a goroutine of their own.").WithLabelValues()
 )
 
 //go:embed page.html
@@ -40,10 +44,42 @@ var page []byte
 type Service struct {
 	cfg   Config
 	table *store.Table
+
+	hub     *hub // nil: a goroutine per subscriber
+	hubOnce sync.Once
+	cancel  context.CancelFunc
+	hubDone chan struct{}
 }
 
 // NewService serves subscriptions from table (which something else fills).
-func NewService(cfg Config, table *store.Table) *Service { return &Service{cfg: cfg, table: table} }
+// Close ends the subscriptions it holds.
+func NewService(cfg Config, table *store.Table) *Service {
+	s := &Service{cfg: cfg, table: table, hubDone: make(chan struct{})}
+	if cfg.ParkIdle {
+		var ctx context.Context
+		ctx, s.cancel = context.WithCancel(context.Background())
+		s.hub = newHub(ctx, table, s.opts(), cfg.WriteTimeout)
+	}
+	return s
+}
+
+// startHub runs the hub from the first parked subscriber on.
+func (s *Service) startHub() {
+	s.hubOnce.Do(func() {
+		go func() { defer close(s.hubDone); s.hub.run() }()
+	})
+}
+
+// Close closes the parked subscribers' connections (net/http no longer
+// tracks them) and stops the hub.
+func (s *Service) Close() {
+	if s.hub == nil {
+		return
+	}
+	s.cancel()
+	s.hubOnce.Do(func() { close(s.hubDone) }) // never started
+	<-s.hubDone
+}
 
 func (s *Service) opts() Options {
 	return Options{Heartbeat: s.cfg.Heartbeat, MaxStream: s.cfg.MaxStream, CatchUp: s.cfg.CatchUp}
@@ -113,8 +149,11 @@ func (f *Function) Start(context.Context, map[string]string) error {
 	return nil
 }
 
-// Stop ends the topic reader.
+// Stop ends the subscriptions and the topic reader.
 func (f *Function) Stop(context.Context) error {
+	if f.Service != nil {
+		f.Service.Close()
+	}
 	if f.cancel != nil {
 		f.cancel()
 		<-f.done

@@ -17,6 +17,13 @@ func (s *Service) ServeSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc := http.NewResponseController(w)
+	if s.hub != nil && r.ProtoMajor == 1 {
+		if conn, _, err := rc.Hijack(); err == nil {
+			s.startHub()
+			s.hub.serve(conn, m, since, resume)
+			return
+		}
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
