@@ -106,8 +106,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	say("load: %.0f jobs/s, %.0f dialogs and %.0f orders requests/s for %s; %d faults of %v",
 		cfg.JobRate, cfg.MessageRate, cfg.OrderRate, cfg.Duration, cfg.Faults, cfg.Kinds)
-	loadCtx, stopLoad := context.WithTimeout(ctx, cfg.Duration)
+	// The load runs for Duration, and on until every kind was injected
+	// once (a slow machine recovers slowly).
+	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
+	everyKind := make(chan struct{})
+	go func() {
+		sleep(ctx, cfg.Duration)
+		select {
+		case <-everyKind:
+		case <-ctx.Done():
+		}
+		stopLoad()
+	}()
 	rng := rand.New(rand.NewPCG(cfg.Seed, 1))
 	var wg sync.WaitGroup
 	// Requests under way when the load stops are seen through (ctx).
@@ -119,7 +130,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	in := &injector{sys: sys, rng: rng, down: cfg.ServerDown, ready: 10 * time.Minute,
 		orphan: func(pid int, name string) { res.Orphans = append(res.Orphans, fmt.Sprintf("%s (pid %d)", name, pid)) }}
 	sleep(loadCtx, 10*time.Second) // warm: the load reaches every function first
-	res.Faults = injectAll(ctx, loadCtx, cfg, in, l.probe, rng, say)
+	res.Faults = injectAll(ctx, loadCtx, cfg, in, l.probe, rng, say, everyKind)
 	<-loadCtx.Done()
 	wg.Wait()
 
@@ -208,8 +219,13 @@ func (l *loads) tally(ctx context.Context, dbs *databases, res *Result) error {
 // injectAll injects the scheduled faults one after the other, each
 // followed by its recovery, until the schedule or the load (loadCtx)
 // ends; a fault under way is seen through to its recovery (ctx).
-func injectAll(ctx, loadCtx context.Context, cfg Config, in *injector, pr *prober, rng *rand.Rand, say func(string, ...any)) []Fault {
+func injectAll(ctx, loadCtx context.Context, cfg Config, in *injector, pr *prober, rng *rand.Rand, say func(string, ...any), everyKind chan struct{}) []Fault {
 	var out []Fault
+	defer func() {
+		if len(out) < len(cfg.Kinds) || len(cfg.Kinds) == 0 { // stopped early, or no fault to inject
+			close(everyKind)
+		}
+	}()
 	for _, kind := range schedule(rng, cfg.Kinds, cfg.Faults) {
 		if loadCtx.Err() != nil {
 			break
@@ -223,7 +239,9 @@ func injectAll(ctx, loadCtx context.Context, cfg Config, in *injector, pr *probe
 			break // the run was stopped
 		}
 		say("fault %-18s %-22s recovered in %-6s %v", f.Kind, f.Target, f.Recover.Round(100*time.Millisecond), errText(f.Err))
-		out = append(out, f)
+		if out = append(out, f); len(out) == len(cfg.Kinds) {
+			close(everyKind) // the schedule starts with every kind once
+		}
 		sleep(loadCtx, cfg.Gap+time.Duration(rng.Int64N(int64(cfg.Gap)+1)))
 	}
 	return out
