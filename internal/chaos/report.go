@@ -42,8 +42,13 @@ func (r *Result) Report(w io.Writer) {
 		fmt.Fprintf(tw, "deposits (cents)\t%d\t-\t%d\t%d\t\n", o.Deposited, o.DepositsLost, o.DepositsDoubled)
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(w, "\nretried by the client until accepted: %d jobs, %d dialogs requests; ClickHouse rows written twice (absorbed by FINAL): %d; jobs rows no accepted request made: %d\n",
-		j.Retried, c.Retried, j.RawDuplicates, j.Unasked)
+	orders := 0
+	if r.Orders != nil {
+		orders = r.Orders.Retried
+	}
+	fmt.Fprintf(w, "\nretried by the client until accepted: %d jobs, %d dialogs requests, %d orders requests\n", j.Retried, c.Retried, orders)
+	fmt.Fprintf(w, "ClickHouse rows still stored twice (redeliveries not merged away yet; FINAL hides them): %d; jobs rows no accepted request made: %d\n",
+		j.RawDuplicates, j.Unasked)
 	fmt.Fprintf(w, "settled %s after the load; run took %s\n", r.Settled.Round(time.Second), r.Elapsed.Round(time.Second))
 	for _, f := range r.Faults {
 		if f.Err != nil {
