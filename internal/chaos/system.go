@@ -62,6 +62,14 @@ func (s *System) KafkaAddr() string { return fmt.Sprintf("127.0.0.1:%d", s.Ports
 
 // StartServers starts PostgreSQL and ClickHouse under Dir.
 func (s *System) StartServers(ctx context.Context) error {
+	// PostgreSQL runs as the postgres user when the suite runs as root: it
+	// must reach its data dir under Dir (os.MkdirTemp makes 0700).
+	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	if err := os.Chmod(s.Dir, 0o755); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
 	s.pg = services.Postgres(s.Root, filepath.Join(s.Dir, "postgres"), s.Ports.Postgres)
 	s.ch = services.ClickHouse(s.Root, filepath.Join(s.Dir, "clickhouse"), s.Ports.ClickHouseTCP, s.Ports.ClickHouseHTTP)
 	if _, err := s.pg.Start(ctx); err != nil {
