@@ -32,6 +32,7 @@ func run() error {
 	duration := flag.Duration("duration", 0, "how long the load runs (0: the size's)")
 	rate := flag.Float64("rate", 0, "jobs per second; dialogs requests go at half of it, orders at an eighth (0: the size's)")
 	orders := flag.Bool("orders", true, "run the orders load too")
+	config := flag.Bool("config", true, "push configuration changes too (subscribers must end at the head revision)")
 	faults := flag.String("faults", "all", "fault kinds, comma-separated: kill-function, kill-cdc, kill-engine, restart-postgres, restart-clickhouse; all; none")
 	count := flag.Int("count", 0, "faults to inject, at least one of each kind (0: the size's)")
 	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "seed of the random choices (printed)")
@@ -52,6 +53,9 @@ func run() error {
 	}
 	if !*orders {
 		cfg.OrderRate = 0
+	}
+	if !*config {
+		cfg.ConfigRate = 0
 	}
 	if *count > 0 {
 		cfg.Faults = *count

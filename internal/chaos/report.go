@@ -41,6 +41,13 @@ func (r *Result) Report(w io.Writer) {
 		fmt.Fprintf(tw, "orders (POST /orders, %d confirmed, %d rejected)\t%d\t%d\t%d\t%d\t\n", o.Confirmed, o.Rejected, o.Accepted, o.Refused, o.Lost, 0)
 		fmt.Fprintf(tw, "deposits (cents)\t%d\t-\t%d\t%d\t\n", o.Deposited, o.DepositsLost, o.DepositsDoubled)
 	}
+	if c := r.Config; c != nil {
+		lost := 0
+		if !c.AtHead {
+			lost = 1
+		}
+		fmt.Fprintf(tw, "config pushes (git push; subscribers at head: %v)\t%d\t%d\t%d\t-\t\n", c.AtHead, c.Pushed, c.Refused, lost)
+	}
 	_ = tw.Flush()
 	orders := 0
 	if r.Orders != nil {

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ type Config struct {
 	JobRate        float64       // jobs per second
 	MessageRate    float64       // dialogs requests per second
 	OrderRate      float64       // orders requests per second (0: no orders load)
+	ConfigRate     float64       // configuration pushes per second (0: none)
 	Users          int           // dialogs users, and customers
 	Couriers       int
 	Faults         int           // how many (at least one of each kind)
@@ -42,10 +44,10 @@ type Config struct {
 func Sizes(name string) (Config, error) {
 	switch name {
 	case "ci":
-		return Config{Duration: 120 * time.Second, JobRate: 10, MessageRate: 5, OrderRate: 2, Users: 20, Couriers: 10, Faults: 5,
+		return Config{Duration: 120 * time.Second, JobRate: 10, MessageRate: 5, OrderRate: 2, ConfigRate: 0.3, Users: 20, Couriers: 10, Faults: 5,
 			Gap: 3 * time.Second, ServerDown: 2 * time.Second, Recover: 3 * time.Minute, Settle: 3 * time.Minute}, nil
 	case "full":
-		return Config{Duration: 10 * time.Minute, JobRate: 40, MessageRate: 20, OrderRate: 5, Users: 100, Couriers: 50, Faults: 40,
+		return Config{Duration: 10 * time.Minute, JobRate: 40, MessageRate: 20, OrderRate: 5, ConfigRate: 0.5, Users: 100, Couriers: 50, Faults: 40,
 			Gap: 5 * time.Second, ServerDown: 5 * time.Second, Recover: 3 * time.Minute, Settle: 5 * time.Minute}, nil
 	}
 	return Config{}, fmt.Errorf("size %q: want ci or full", name)
@@ -58,6 +60,7 @@ type Result struct {
 	Jobs     JobTally
 	Counters CounterTally
 	Orders   *OrderTally   // nil: no orders load
+	Config   *ConfigTally  // nil: no configuration load
 	Refused  []string      // the first requests refused after their retries
 	Settled  time.Duration // load end to every view caught up
 	Verify   string        // jobflow verify all's output
@@ -72,6 +75,9 @@ func (r *Result) OK() bool {
 		r.Counters.LostMessages+r.Counters.LostReads+r.Counters.Lost+r.Counters.Doubled > 0
 	if o := r.Orders; o != nil {
 		bad = bad || o.Lost > 0 || o.DepositsLost+o.DepositsDoubled > 0
+	}
+	if c := r.Config; c != nil {
+		bad = bad || !c.AtHead
 	}
 	for _, f := range r.Faults {
 		bad = bad || f.Err != nil
@@ -127,6 +133,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if l.orders != nil {
 		steady(loadCtx, ctx, &wg, cfg.OrderRate, 16, l.orders.Step, cfg.Seed+3)
 	}
+	if l.config != nil {
+		steady(loadCtx, ctx, &wg, cfg.ConfigRate, 1, l.config.Step, cfg.Seed+4)
+	}
 	in := &injector{sys: sys, rng: rng, down: cfg.ServerDown, ready: 10 * time.Minute,
 		orphan: func(pid int, name string) { res.Orphans = append(res.Orphans, fmt.Sprintf("%s (pid %d)", name, pid)) }}
 	sleep(loadCtx, 10*time.Second) // warm: the load reaches every function first
@@ -158,7 +167,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 type loads struct {
 	jobs     *Jobs
 	counters *Counters
-	orders   *Orders // nil: no orders load
+	orders   *Orders     // nil: no orders load
+	config   *LiveConfig // nil: no configuration load
 	probe    *prober
 	refusals *refusals
 }
@@ -189,12 +199,20 @@ func setupLoads(ctx context.Context, cfg Config, dbs *databases) (*loads, error)
 			return nil, fmt.Errorf("orders setup: %w", err)
 		}
 	}
+	if cfg.ConfigRate > 0 {
+		l.config = NewLiveConfig(filepath.Join(cfg.Dir, "engine", "config.git"), filepath.Join(cfg.Dir, "config-work"),
+			url("config-source"), url("config-subscribe"))
+		if err := l.config.Setup(ctx); err != nil {
+			return nil, fmt.Errorf("config setup: %w", err)
+		}
+	}
 	return l, nil
 }
 
 func (l *loads) settled(ctx context.Context, dbs *databases) bool {
 	return l.jobs.Settled(ctx, dbs.jobs, dbs.ch) && countersSettled(ctx, l.counters, dbs) &&
-		(l.orders == nil || l.orders.Settled(ctx, dbs.orders, dbs.payment))
+		(l.orders == nil || l.orders.Settled(ctx, dbs.orders, dbs.payment)) &&
+		(l.config == nil || l.config.Tally(ctx).AtHead)
 }
 
 func (l *loads) tally(ctx context.Context, dbs *databases, res *Result) error {
@@ -211,6 +229,10 @@ func (l *loads) tally(ctx context.Context, dbs *databases, res *Result) error {
 			return err
 		}
 		res.Orders = &o
+	}
+	if l.config != nil {
+		t := l.config.Tally(ctx)
+		res.Config = &t
 	}
 	res.Refused = l.refusals.List()
 	return nil
