@@ -1,5 +1,5 @@
 # The chaos suite (docs/RELIABILITY.md). Included by the top Makefile.
-#   make chaos                      full size: about 12 minutes, prints the table
+#   make chaos                      full size: 10 minutes of load (~17 minutes in all), prints the table
 #   make chaos CHAOS_FLAGS='-size ci -seed 7'
 # Its CI size runs in make test (internal/chaos TestChaosCI).
 .PHONY: chaos

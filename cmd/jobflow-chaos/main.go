@@ -28,7 +28,7 @@ func main() {
 }
 
 func run() error {
-	size := flag.String("size", "full", "ci (under 5 minutes) or full (about 12 minutes)")
+	size := flag.String("size", "full", "ci (2 minutes of load, one fault of each kind) or full (10 minutes, up to 40 faults)")
 	duration := flag.Duration("duration", 0, "how long the load runs (0: the size's)")
 	rate := flag.Float64("rate", 0, "jobs per second; dialogs requests go at half of it, orders at an eighth (0: the size's)")
 	orders := flag.Bool("orders", true, "run the orders load too")

@@ -39,8 +39,8 @@ type Config struct {
 	Out            io.Writer // progress
 }
 
-// Sizes are the named sizes: ci (make test, under 5 minutes) and full
-// (make chaos, about 12 minutes).
+// Sizes are the named sizes: ci (make test: 2 minutes of load, one fault
+// of each kind) and full (make chaos: 10 minutes of load, up to 40 faults).
 func Sizes(name string) (Config, error) {
 	switch name {
 	case "ci":
