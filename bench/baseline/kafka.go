@@ -29,6 +29,7 @@ func saramaConfig(o options) *sarama.Config {
 	c.Producer.RequiredAcks = sarama.WaitForLocal
 	c.Producer.Partitioner = sarama.NewHashPartitioner
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
+	c.Consumer.IsolationLevel = sarama.ReadCommitted // as the engine's consumers
 	c.Consumer.Offsets.AutoCommit.Interval = time.Second
 	c.Consumer.MaxWaitTime = o.FetchWait
 	c.Consumer.Fetch.Default = 4 << 20

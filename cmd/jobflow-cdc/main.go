@@ -57,6 +57,8 @@ func handler(a *cdc.Adapter) http.Handler {
 			func() float64 { return float64(a.Stats().Events) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jobflow_cdc_events_acked_total", Help: "Change events acknowledged by Kafka."},
 			func() float64 { return float64(a.Stats().Acked) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jobflow_cdc_snapshot_rows_total", Help: "Rows the initial snapshot sent in its Kafka transaction (read_committed consumers see them once it commits)."},
+			func() float64 { return float64(a.Stats().SnapshotRows) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jobflow_cdc_confirmed_lsn", Help: "Last LSN confirmed to PostgreSQL."},
 			func() float64 { return float64(a.Stats().Confirmed) }),
 	)

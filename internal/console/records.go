@@ -65,6 +65,7 @@ func (r *reader) get() (sarama.Client, error) {
 	sc.Version = sarama.V3_6_0_0
 	sc.ClientID = "jobflow-console"
 	sc.Consumer.Return.Errors = true
+	sc.Consumer.IsolationLevel = sarama.ReadCommitted // what the sources deliver
 	c, err := sarama.NewClient(r.brokers, sc)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)

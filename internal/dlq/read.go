@@ -24,6 +24,7 @@ func clientConfig() *sarama.Config {
 	c.Version = sarama.V3_6_0_0
 	c.ClientID = "jobflow-dlq"
 	c.Consumer.Return.Errors = true
+	c.Consumer.IsolationLevel = sarama.ReadCommitted // as the sources read
 	c.Producer.RequiredAcks = sarama.WaitForAll
 	c.Producer.Return.Successes = true
 	c.Producer.Idempotent = true

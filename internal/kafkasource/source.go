@@ -197,6 +197,15 @@ func (s *Source) SaramaConfig() *sarama.Config {
 	sc.Version = sarama.V3_6_0_0
 	sc.ClientID = "jobflow-" + s.cfg.Name
 	sc.Consumer.Return.Errors = true
+	// Records of aborted transactions (a CDC snapshot that died) are never
+	// delivered. Knative's KafkaSource data plane reads read_committed too
+	// since knative v1.20 (eventing-kafka-broker
+	// data-plane/config/source/100-config-kafka-source-data-plane.yaml,
+	// isolation.level=read_committed, #4452); its Broker and Channel data
+	// planes still read read_uncommitted (100-config-kafka-broker-data-plane.yaml).
+	// Triggers run on this config as well: on the engine no Broker topic has
+	// a transactional writer, so the difference never shows there.
+	sc.Consumer.IsolationLevel = sarama.ReadCommitted
 	sc.Consumer.Offsets.AutoCommit.Enable = true
 	sc.Consumer.Offsets.AutoCommit.Interval = s.cfg.CommitInterval
 	sc.Consumer.Offsets.Initial = sarama.OffsetNewest

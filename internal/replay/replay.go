@@ -83,6 +83,7 @@ func Config() *sarama.Config {
 	c.ClientID = "jobflow-replay"
 	c.Consumer.Offsets.AutoCommit.Enable = false
 	c.Consumer.Return.Errors = true
+	c.Consumer.IsolationLevel = sarama.ReadCommitted // as the sources it resets read
 	return c
 }
 

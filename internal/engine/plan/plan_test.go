@@ -95,8 +95,10 @@ func TestRepositoryPlan(t *testing.T) {
 		t.Errorf("chsink scale: %+v", s)
 	}
 	// A function's cluster Service URL is its activator (live configuration's client).
-	if v, _ := env(p.Function("processor"), "JOBFLOW_CONFIG_URL"); v != "http://"+at.Functions["config-subscribe"] {
-		t.Errorf("processor JOBFLOW_CONFIG_URL %q, want config-subscribe's %s", v, at.Functions["config-subscribe"])
+	for _, name := range []string{"processor", "receiver", "pgsink", "chsink"} {
+		if v, _ := env(p.Function(name), "JOBFLOW_CONFIG_URL"); v != "http://"+at.Functions["config-subscribe"] {
+			t.Errorf("%s JOBFLOW_CONFIG_URL %q, want config-subscribe's %s", name, v, at.Functions["config-subscribe"])
+		}
 	}
 	if v, _ := env(p.Function("config-source"), "JOBFLOW_DIR"); v != "/state" {
 		t.Errorf("JOBFLOW_DIR %q", v)
@@ -219,6 +221,16 @@ func TestAdaptersOfPlan(t *testing.T) {
 		if v, _ := env(f, k); v != w {
 			t.Errorf("adapter env %s %q, want %q", k, v, w)
 		}
+	}
+	// The snapshot markers' topic is created as Kafka Connect's offsets
+	// topic: compacted, one partition.
+	offsets, _ := env(f, "CDC_OFFSETS_TOPIC")
+	found := false
+	for _, tp := range p.Topics {
+		found = found || tp.Name == offsets && tp.Partitions == 1 && tp.Config["cleanup.policy"] == "compact"
+	}
+	if offsets == "" || !found {
+		t.Errorf("CDC_OFFSETS_TOPIC %q is not a planned compacted topic of one partition", offsets)
 	}
 }
 

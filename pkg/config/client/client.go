@@ -59,6 +59,8 @@ type Client struct {
 	watchers map[string][]func(v json.RawMessage, ok bool)
 	ready    chan struct{}
 	once     sync.Once
+	failed   chan struct{} // closed when an attempt got nothing: no service answers
+	failOnce sync.Once
 }
 
 // New returns a client; Run connects it. With a cache file its values
@@ -77,7 +79,7 @@ func New(o Options) *Client {
 		o.HTTP = &http.Client{} // no timeout: the stream is long-lived
 	}
 	c := &Client{o: o, values: map[string]Value{}, checks: map[string]func(json.RawMessage) error{},
-		watchers: map[string][]func(json.RawMessage, bool){}, ready: make(chan struct{})}
+		watchers: map[string][]func(json.RawMessage, bool){}, ready: make(chan struct{}), failed: make(chan struct{})}
 	c.load()
 	if o.URL == "" {
 		c.once.Do(func() { close(c.ready) }) // nothing to wait for: the defaults are the values
@@ -115,6 +117,11 @@ func (c *Client) Validate(key string, check func(json.RawMessage) error) {
 // (at once without a URL).
 func (c *Client) Ready() <-chan struct{} { return c.ready }
 
+// Failed is closed once a subscription attempt ended without delivering
+// anything (the service refused the connection or answered an error):
+// whoever waits for Ready need not wait for a service that is not there.
+func (c *Client) Failed() <-chan struct{} { return c.failed }
+
 // LastID is the position of the last event seen (what a resume sends).
 func (c *Client) LastID() int64 {
 	c.mu.Lock()
@@ -135,6 +142,8 @@ func (c *Client) Run(ctx context.Context) {
 		}
 		if delivered {
 			wait = c.o.MinBackoff
+		} else {
+			c.failOnce.Do(func() { close(c.failed) })
 		}
 		c.o.Log.Debug("config subscription ended, reconnecting", "err", err, "last_id", c.LastID())
 		d := wait/2 + rand.N(wait/2+1) // jitter: a fleet does not come back at once

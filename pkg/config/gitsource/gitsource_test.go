@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobflow/jobflow/internal/testenv"
 	"github.com/jobflow/jobflow/pkg/config/change"
 )
 
@@ -209,4 +210,32 @@ func TestWebhookSignatures(t *testing.T) {
 	if _, _, err := ParsePush(http.Header{}, []byte(`{"ref":`), "main"); err == nil {
 		t.Error("invalid JSON accepted")
 	}
+}
+
+// The repository's seed folder (config/) is what `jobflow up` starts
+// from: every key in it has a schema and passes it.
+func TestTheSeedFolderPassesItsSchemas(t *testing.T) {
+	seed := filepath.Join(testenv.RootDir(t), "config")
+	bare := filepath.Join(t.TempDir(), "config.git")
+	if _, err := Seed(bare, seed, "main"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewRepo(bare, "main", "").Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, _ := c.Tree()
+	files, err := ReadTree(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files.Refused) > 0 || len(files.Values) == 0 {
+		t.Fatalf("refused %v, %d values", files.Refused, len(files.Values))
+	}
+	for key := range files.Values {
+		if _, err := os.Stat(filepath.Join(seed, key+SchemaSuffix)); err != nil {
+			t.Errorf("%s has no schema: %v", key, err)
+		}
+	}
+	t.Logf("%d keys", len(files.Values))
 }

@@ -55,6 +55,7 @@ func (f *Follower) follow(ctx context.Context) error {
 	sc.Version = sarama.V3_6_0_0
 	sc.ClientID = "jobflow-config-table"
 	sc.Consumer.Return.Errors = true
+	sc.Consumer.IsolationLevel = sarama.ReadCommitted // as every consumer of the engine
 	sc.Consumer.MaxWaitTime = 100 * time.Millisecond
 	client, err := sarama.NewClient(f.Brokers, sc)
 	if err != nil {

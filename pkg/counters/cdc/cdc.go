@@ -35,6 +35,7 @@ type Stats struct {
 	Events       int64         // change events produced
 	Acked        int64         // change events Kafka acknowledged
 	Confirmed    pglogrepl.LSN // last LSN confirmed to PostgreSQL
+	SnapshotRows int64         // rows the initial snapshot sent (in its open or committed transaction)
 }
 
 // New returns an adapter; log may be nil.
@@ -144,7 +145,7 @@ func (a *Adapter) openReplication(ctx context.Context, conn *pgx.Conn) (*pgconn.
 	if sys, err = pglogrepl.IdentifySystem(ctx, repl); err != nil {
 		err = fmt.Errorf("identify system: %w", err)
 	} else {
-		err = a.ensureSlot(ctx, conn, repl)
+		err = a.prepareSlot(ctx, conn, repl, sys.DBName)
 	}
 	if err != nil {
 		_ = repl.Close(context.Background())
@@ -258,24 +259,100 @@ func (a *Adapter) ensurePublication(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-// ensureSlot creates the logical replication slot (pgoutput) if missing.
-func (a *Adapter) ensureSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn) error {
+// prepareSlot makes sure the slot exists and, with CDC_SNAPSHOT_MODE
+// initial, that the snapshot of the slot it streams from was completed:
+// see the package doc for the cases.
+func (a *Adapter) prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, db string) error {
+	exists, err := a.slotExists(ctx, conn)
+	if err != nil {
+		return err
+	}
+	if !a.cfg.snapshots() {
+		if !exists {
+			_, err = a.createSlot(ctx, repl, "NOEXPORT_SNAPSHOT")
+		}
+		return err
+	}
+	if err := a.ensureOffsetsTopic(); err != nil {
+		return err
+	}
+	// Initialising the transactional producer fences an earlier adapter on
+	// this slot and aborts the transaction it left open, so the marker is
+	// read after it.
+	producer, err := sarama.NewSyncProducer(a.cfg.Brokers, TransactionalProducerConfig(a.cfg.Slot, a.cfg.SnapshotTimeout))
+	if err != nil {
+		return fmt.Errorf("kafka transactional producer: %w", err)
+	}
+	defer func() { _ = producer.Close() }()
+	m, err := a.readMarker(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case exists && m == nil:
+		a.log.Warn("the slot has no snapshot marker (made by CDC_SNAPSHOT_MODE=never or an older jobflow-cdc): streaming without a snapshot", "offsets_topic", a.cfg.offsetsTopic())
+		return nil
+	case exists && m.SnapshotCompleted:
+		a.log.Info("snapshot was completed", "consistent_point", m.LSN, "rows", m.Rows)
+		return nil
+	case exists:
+		a.log.Warn("the snapshot of the slot was not completed: dropping the slot to snapshot again")
+		if _, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, a.cfg.Slot); err != nil {
+			return fmt.Errorf("drop slot %s: %w", a.cfg.Slot, err)
+		}
+	case m != nil && m.SnapshotCompleted:
+		a.log.Error("the slot is gone though its snapshot was completed: snapshotting again; "+
+			"the rows are sent again with a new LSN, so consumers that kept the first snapshot count them twice", "old_consistent_point", m.LSN)
+	}
+	started, err := a.markerMessage(Marker{})
+	if err != nil {
+		return err
+	}
+	if err := sendInTransaction(producer, started); err != nil {
+		return fmt.Errorf("snapshot started marker: %w", err)
+	}
+	res, err := a.createSlot(ctx, repl, "EXPORT_SNAPSHOT")
+	if err != nil {
+		return err
+	}
+	return a.snapshot(ctx, conn, producer, res, db)
+}
+
+// sendInTransaction produces msgs in a transaction of their own.
+func sendInTransaction(p sarama.SyncProducer, msgs ...*sarama.ProducerMessage) error {
+	if err := p.BeginTxn(); err != nil {
+		return err
+	}
+	if err := p.SendMessages(msgs); err != nil {
+		return errors.Join(err, p.AbortTxn())
+	}
+	return p.CommitTxn()
+}
+
+// slotExists looks the slot up; it must use pgoutput.
+func (a *Adapter) slotExists(ctx context.Context, conn *pgx.Conn) (bool, error) {
 	var plugin string
 	err := conn.QueryRow(ctx, `SELECT plugin FROM pg_replication_slots WHERE slot_name = $1`, a.cfg.Slot).Scan(&plugin)
-	if err == nil {
-		if plugin != "pgoutput" {
-			return fmt.Errorf("slot %s uses plugin %q, not pgoutput", a.cfg.Slot, plugin)
-		}
-		return nil
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
 	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("look up slot %s: %w", a.cfg.Slot, err)
-	}
-	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, a.cfg.Slot, "pgoutput",
-		pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "NOEXPORT_SNAPSHOT"})
 	if err != nil {
-		return fmt.Errorf("create slot %s: %w", a.cfg.Slot, err)
+		return false, fmt.Errorf("look up slot %s: %w", a.cfg.Slot, err)
+	}
+	if plugin != "pgoutput" {
+		return false, fmt.Errorf("slot %s uses plugin %q, not pgoutput", a.cfg.Slot, plugin)
+	}
+	return true, nil
+}
+
+// createSlot creates the logical replication slot (pgoutput), exporting its
+// snapshot or not (snapshotAction EXPORT_SNAPSHOT or NOEXPORT_SNAPSHOT).
+func (a *Adapter) createSlot(ctx context.Context, repl *pgconn.PgConn, snapshotAction string) (pglogrepl.CreateReplicationSlotResult, error) {
+	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, a.cfg.Slot, "pgoutput",
+		pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: snapshotAction})
+	if err != nil {
+		return res, fmt.Errorf("create slot %s: %w", a.cfg.Slot, err)
 	}
 	a.log.Info("created replication slot", "consistent_point", res.ConsistentPoint)
-	return nil
+	return res, nil
 }

@@ -31,6 +31,7 @@ type record struct {
 	key   string
 	env   envelope.Envelope
 	ct    string
+	msg   *sarama.ConsumerMessage
 }
 
 // collector reads every partition of the topics from the start.
@@ -41,8 +42,13 @@ type collector struct {
 }
 
 func collect(t *testing.T, brokers []string, topics ...string) *collector {
+	return collectWith(t, brokers, countertest.SaramaConfig(), topics...)
+}
+
+// collectWith reads with the given client config (its isolation level).
+func collectWith(t *testing.T, brokers []string, sc *sarama.Config, topics ...string) *collector {
 	c := &collector{t: t}
-	consumer, err := sarama.NewConsumer(brokers, countertest.SaramaConfig())
+	consumer, err := sarama.NewConsumer(brokers, sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +69,7 @@ func collect(t *testing.T, brokers []string, topics ...string) *collector {
 					if err := json.Unmarshal(m.Value, &e); err != nil {
 						t.Errorf("record value is not an envelope: %v: %s", err, m.Value)
 					}
-					r := record{topic: m.Topic, key: string(m.Key), env: e}
+					r := record{topic: m.Topic, key: string(m.Key), env: e, msg: m}
 					for _, h := range m.Headers {
 						if string(h.Key) == "content-type" {
 							r.ct = string(h.Value)
@@ -246,7 +252,7 @@ func TestResumesWithoutLoss(t *testing.T) {
 	defer store.Close()
 	brokers := countertest.Kafka(t, 3, usersTopic, messagesTopic)
 	cfg := testConfig(dURL, brokers)
-	a, _ := store.CreateUser(ctx, "a") // before the slot exists: not streamed (no snapshot)
+	a, _ := store.CreateUser(ctx, "a") // before the slot exists: in the snapshot
 	stop := startCDC(t, cfg)
 	b, _ := store.CreateUser(ctx, "b")
 	sent := 0

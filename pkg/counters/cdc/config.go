@@ -12,8 +12,23 @@
 // (same source.lsn, new offsets), which consumers dedupe on the change
 // itself (see pkg/counters/counter.EventID).
 //
-// There is no initial snapshot: rows written before the slot was created
-// are not streamed (Debezium's snapshot.mode=never).
+// Initial snapshot (CDC_SNAPSHOT_MODE=initial, the default, as Debezium's):
+// when the adapter creates the slot it exports the slot's snapshot, reads
+// every table in it (REPEATABLE READ, SET TRANSACTION SNAPSHOT) and writes
+// one "r" event per row (source.snapshot "true", "last" on the final one,
+// source.lsn the slot's consistent point) before it starts streaming from
+// that point, so each row is either in the snapshot or streamed, never
+// both, never neither. All snapshot events and a completion marker (a
+// record keyed by the slot in CDC_OFFSETS_TOPIC) go out in one Kafka
+// transaction (Kafka Connect's exactly-once source, KIP-618): a
+// read_committed consumer sees the whole snapshot or none of it. On start:
+// slot and completed marker → stream; a snapshot started but not completed
+// (a crash; the new producer's transactional id fences and aborts the old
+// transaction) → drop the slot and snapshot again; no slot → create it and
+// snapshot. A slot with no marker at all (made by CDC_SNAPSHOT_MODE=never
+// or an older jobflow-cdc) keeps streaming without a snapshot. With
+// CDC_SNAPSHOT_MODE=never rows written before the slot was created are not
+// streamed (Debezium's snapshot.mode=never).
 package cdc
 
 import (
@@ -38,6 +53,19 @@ type Config struct {
 	// Slot and Publication are created when missing.
 	Slot        string `envconfig:"CDC_SLOT_NAME" default:"jobflow_cdc" desc:"logical replication slot (created if missing)"`
 	Publication string `envconfig:"CDC_PUBLICATION_NAME" default:"jobflow_cdc" desc:"publication (created if missing)"`
+	// SnapshotMode is initial (snapshot when the slot is created) or never.
+	SnapshotMode string `envconfig:"CDC_SNAPSHOT_MODE" default:"initial" desc:"initial (snapshot the tables when the slot is created) or never"`
+	// OffsetsTopic holds the snapshot markers; empty: <TopicPrefix>.cdc-offsets.
+	OffsetsTopic string `envconfig:"CDC_OFFSETS_TOPIC" desc:"compacted topic of the snapshot markers (default <prefix>.cdc-offsets)"`
+	// SnapshotTimeout is the Kafka transaction timeout of a snapshot: a
+	// longer snapshot is aborted by the broker (at most its
+	// transaction.max.timeout.ms, 15 minutes by default).
+	SnapshotTimeout time.Duration `envconfig:"CDC_SNAPSHOT_TIMEOUT" default:"15m" desc:"Kafka transaction timeout of the initial snapshot"`
+	// SnapshotHook, for tests, is called once the slot is created, before
+	// the snapshot is read (rows 0), and after each batch of snapshot
+	// records Kafka took, with the rows sent so far; an error ends the
+	// snapshot as a crash would (the transaction is left open, not aborted).
+	SnapshotHook func(rows int64) error `ignored:"true"`
 	// StatusInterval is how often the confirmed LSN is reported.
 	StatusInterval time.Duration `envconfig:"CDC_STATUS_INTERVAL" default:"1s" desc:"how often the confirmed LSN is sent to PostgreSQL"`
 	// TableWait is how long Start waits for the tables to exist (the
@@ -74,10 +102,31 @@ func (c Config) Validate() error {
 			return fmt.Errorf("cdc config: %s %q must be a lower-case identifier", name, v)
 		}
 	}
+	if c.SnapshotMode != SnapshotInitial && c.SnapshotMode != SnapshotNever && c.SnapshotMode != "" {
+		return fmt.Errorf("cdc config: CDC_SNAPSHOT_MODE %q: want initial or never", c.SnapshotMode)
+	}
 	if c.StatusInterval <= 0 {
 		return fmt.Errorf("cdc config: CDC_STATUS_INTERVAL must be positive")
 	}
 	return nil
+}
+
+// Snapshot modes.
+const (
+	SnapshotInitial = "initial"
+	SnapshotNever   = "never"
+)
+
+// snapshots reports whether the adapter snapshots new slots ("" is the
+// default, initial).
+func (c Config) snapshots() bool { return c.SnapshotMode != SnapshotNever }
+
+// offsetsTopic is OffsetsTopic or its default.
+func (c Config) offsetsTopic() string {
+	if c.OffsetsTopic != "" {
+		return c.OffsetsTopic
+	}
+	return c.TopicPrefix + ".cdc-offsets"
 }
 
 // ident accepts lower-case SQL identifiers that need no quoting.

@@ -51,6 +51,23 @@ func (s *stream) change(relID uint32, lsn pglogrepl.LSN, op string, oldT, newT *
 		}
 		key[name] = v
 	}
+	src := envelope.Source{
+		Version: Version, Connector: "postgresql", Name: s.a.cfg.TopicPrefix,
+		TsMs: s.tx.commitTime.UnixMilli(), Snapshot: "false", DB: s.db,
+		Schema: rel.msg.Namespace, Table: rel.msg.RelationName,
+		TxID: int64(s.tx.xid), LSN: int64(lsn),
+	}
+	m, err := changeMessage(rel.topic, key, before, after, src, op)
+	if err != nil {
+		return fmt.Errorf("%s at %s: %w", rel.topic, lsn, err)
+	}
+	s.tx.records = append(s.tx.records, m)
+	return nil
+}
+
+// changeMessage is the Kafka record of one change event: the key is the
+// primary key as JSON, the value the Debezium envelope.
+func changeMessage(topic string, key, before, after map[string]any, src envelope.Source, op string) (*sarama.ProducerMessage, error) {
 	env := struct {
 		Before      map[string]any  `json:"before"`
 		After       map[string]any  `json:"after"`
@@ -58,33 +75,21 @@ func (s *stream) change(relID uint32, lsn pglogrepl.LSN, op string, oldT, newT *
 		Op          string          `json:"op"`
 		TsMs        int64           `json:"ts_ms"`
 		Transaction any             `json:"transaction"`
-	}{
-		Before: before,
-		After:  after,
-		Source: envelope.Source{
-			Version: Version, Connector: "postgresql", Name: s.a.cfg.TopicPrefix,
-			TsMs: s.tx.commitTime.UnixMilli(), Snapshot: "false", DB: s.db,
-			Schema: rel.msg.Namespace, Table: rel.msg.RelationName,
-			TxID: int64(s.tx.xid), LSN: int64(lsn),
-		},
-		Op:   op,
-		TsMs: time.Now().UnixMilli(),
-	}
+	}{Before: before, After: after, Source: src, Op: op, TsMs: time.Now().UnixMilli()}
 	value, err := json.Marshal(env)
 	if err != nil {
-		return fmt.Errorf("%s at %s: encode event: %w", rel.topic, lsn, err)
+		return nil, fmt.Errorf("encode event: %w", err)
 	}
 	k, err := json.Marshal(key)
 	if err != nil {
-		return fmt.Errorf("%s at %s: encode key: %w", rel.topic, lsn, err)
+		return nil, fmt.Errorf("encode key: %w", err)
 	}
-	s.tx.records = append(s.tx.records, &sarama.ProducerMessage{
-		Topic:   rel.topic,
+	return &sarama.ProducerMessage{
+		Topic:   topic,
 		Key:     sarama.ByteEncoder(k),
 		Value:   sarama.ByteEncoder(value),
 		Headers: []sarama.RecordHeader{{Key: []byte("content-type"), Value: []byte("application/json")}},
-	})
-	return nil
+	}, nil
 }
 
 // row decodes a tuple into column values as Debezium's JSON converter
@@ -110,7 +115,7 @@ func (s *stream) row(rel *relation, t *pglogrepl.TupleData, old map[string]any) 
 				row[col.Name] = Unavailable
 			}
 		case pglogrepl.TupleDataTypeText:
-			v, err := s.value(col.DataType, c.Data)
+			v, err := textValue(s.types, col.DataType, c.Data)
 			if err != nil {
 				return nil, fmt.Errorf("%s column %s: %w", rel.topic, col.Name, err)
 			}
@@ -122,7 +127,9 @@ func (s *stream) row(rel *relation, t *pglogrepl.TupleData, old map[string]any) 
 	return row, nil
 }
 
-func (s *stream) value(oid uint32, data []byte) (any, error) {
+// textValue converts a column's PostgreSQL text form (as pgoutput and a
+// text-format query send it) to its JSON value.
+func textValue(types *pgtype.Map, oid uint32, data []byte) (any, error) {
 	text := string(data)
 	switch oid {
 	case pgtype.BoolOID:
@@ -143,7 +150,7 @@ func (s *stream) value(oid uint32, data []byte) (any, error) {
 		return f, nil
 	case pgtype.TimestamptzOID, pgtype.TimestampOID:
 		var ts time.Time
-		if err := s.types.Scan(oid, pgtype.TextFormatCode, data, &ts); err != nil {
+		if err := types.Scan(oid, pgtype.TextFormatCode, data, &ts); err != nil {
 			return text, nil // infinity and the like stay text
 		}
 		return ts.UTC().Format("2006-01-02T15:04:05.000000Z"), nil

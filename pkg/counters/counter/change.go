@@ -192,6 +192,12 @@ func userItem(env *envelope.Envelope, fallbackID string) (*Item, error) {
 		return nil, fn.Invalidf("users id %q: %v", u.ID, err)
 	}
 	uc := &UserChange{ID: id, Name: u.Name, Deleted: env.Op == envelope.OpDelete, LSN: env.Source.LSN}
+	if env.Op == envelope.OpRead {
+		// A snapshot's row is older than every change streamed from its
+		// slot, even one whose WAL record comes before the slot's
+		// consistent point (its transaction began first, committed after).
+		uc.LSN = 0
+	}
 	it := &Item{ID: EventID(env, u.ID.String(), fallbackID), User: uc}
 	if !uc.Deleted {
 		// A zero delta makes sure a known user has a counters row.

@@ -175,3 +175,23 @@ func TestItemAcceptsDocumentedEnvelopes(t *testing.T) {
 		t.Fatal("one change in two forms has two ids: it would be counted twice")
 	}
 }
+
+// TestASnapshotRowLosesToEveryStreamedChange: a user read by the snapshot
+// (at the slot's consistent point) and changed by a transaction that began
+// before it and committed after (a WAL position below that point): the
+// streamed change is the newer state.
+func TestASnapshotRowLosesToEveryStreamedChange(t *testing.T) {
+	user := func(op string, lsn int64, name string) *UserChange {
+		raw, _ := json.Marshal(map[string]any{"id": 5, "name": name})
+		e := &envelope.Envelope{Op: op, After: raw, Source: envelope.Source{DB: "dialogs", Schema: "public", Table: "users", LSN: lsn}}
+		it, err := FromEnvelope(e, DefaultTables, "")
+		if err != nil || it == nil || it.User == nil {
+			t.Fatalf("%s: %v %v", op, it, err)
+		}
+		return it.User
+	}
+	snap, streamed := user("r", 1000, "old"), user("u", 990, "new")
+	if !(streamed.LSN >= snap.LSN) {
+		t.Fatalf("snapshot row at %d beats the streamed change at %d", snap.LSN, streamed.LSN)
+	}
+}

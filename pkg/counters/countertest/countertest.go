@@ -142,9 +142,11 @@ func Kafka(t testing.TB, partitions int32, topics ...string) []string {
 	return c.ListenAddrs()
 }
 
-// SaramaConfig is the client config the tests use against kfake.
+// SaramaConfig is the client config the tests use against kfake; its
+// consumers read read_committed, as the engine's do.
 func SaramaConfig() *sarama.Config {
 	sc := sarama.NewConfig()
 	sc.Version = sarama.V3_6_0_0
+	sc.Consumer.IsolationLevel = sarama.ReadCommitted
 	return sc
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/jobflow/jobflow/pkg/config/livebatch"
 	"github.com/jobflow/jobflow/pkg/jobs/eventstore"
 	"github.com/jobflow/jobflow/pkg/jobs/job"
 	"github.com/jobflow/jobflow/pkg/runtime/batch"
@@ -23,8 +24,17 @@ import (
 // to 100k rows more than doubled the rate).
 var Batch = batch.Config{MaxItems: 100000, Linger: 2 * time.Millisecond, Flushers: 1, Timeout: 30 * time.Second}
 
-// New returns a sink of dev.jobflow.job.csv events, not started.
-func New() *sink.Sink[job.EventLine] { return sink.New("chsink", Batch, open, decode) }
+// LiveKeys is the prefix of chsink's live batch settings (chsink's batch size
+// and linger follow <LiveKeys>/batch-max-items and <LiveKeys>/batch-linger
+// when JOBFLOW_CONFIG_URL names the configuration service; CHSINK_BATCH_*
+// are their defaults).
+const LiveKeys = "jobs/chsink"
+
+// New returns a sink of dev.jobflow.job.csv events, not started, its batch size and
+// linger live.
+func New() *sink.Sink[job.EventLine] {
+	return sink.New("chsink", Batch, open, decode).WithTuner(livebatch.New("chsink", LiveKeys))
+}
 
 type config struct {
 	ClickHouseAddr string `envconfig:"JOBFLOW_CLICKHOUSE_ADDR" required:"true" desc:"host:port of ClickHouse's native protocol"`

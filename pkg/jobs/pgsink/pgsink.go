@@ -8,6 +8,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/jobflow/jobflow/pkg/config/livebatch"
 	"github.com/jobflow/jobflow/pkg/jobs/job"
 	"github.com/jobflow/jobflow/pkg/jobs/jobstore"
 	"github.com/jobflow/jobflow/pkg/runtime/batch"
@@ -22,8 +23,17 @@ import (
 // (docs/BENCHMARKS.md).
 var Batch = batch.Config{MaxItems: 5000, Linger: 2 * time.Millisecond, Flushers: 4, Timeout: 30 * time.Second}
 
-// New returns a sink of dev.jobflow.job.row events, not started.
-func New() *sink.Sink[job.Row] { return sink.New("pgsink", Batch, open, decode) }
+// LiveKeys is the prefix of pgsink's live batch settings (pgsink's batch size
+// and linger follow <LiveKeys>/batch-max-items and <LiveKeys>/batch-linger
+// when JOBFLOW_CONFIG_URL names the configuration service; PGSINK_BATCH_*
+// are their defaults).
+const LiveKeys = "jobs/pgsink"
+
+// New returns a sink of dev.jobflow.job.row events, not started, its batch size and
+// linger live.
+func New() *sink.Sink[job.Row] {
+	return sink.New("pgsink", Batch, open, decode).WithTuner(livebatch.New("pgsink", LiveKeys))
+}
 
 type config struct {
 	PostgresURL string `envconfig:"JOBFLOW_POSTGRES_URL" required:"true" desc:"PostgreSQL URL of the jobs database"`

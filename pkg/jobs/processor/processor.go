@@ -49,9 +49,7 @@ type Live struct {
 	client      *client.Client
 	maxSleep    *client.Var[time.Duration]
 	maxDataSize *client.Var[int64]
-	cancel      context.CancelFunc
-	done        chan struct{}
-	started     time.Time
+	running     *client.Running
 }
 
 // firstValuesWait is how long a starting instance waits (not ready) for
@@ -96,17 +94,14 @@ func (p *Processor) Start(context.Context, map[string]string) error {
 	if p.Live == nil {
 		return nil
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p.Live.cancel, p.Live.done, p.Live.started = cancel, make(chan struct{}), time.Now()
-	go func() { defer close(p.Live.done); p.Live.client.Run(ctx) }()
+	p.Live.running = p.Live.client.Start()
 	return nil
 }
 
 // Stop ends the subscription.
 func (p *Processor) Stop(context.Context) error {
-	if p.Live != nil && p.Live.cancel != nil {
-		p.Live.cancel()
-		<-p.Live.done
+	if p.Live != nil {
+		p.Live.running.Stop()
 	}
 	return nil
 }
@@ -115,15 +110,7 @@ func (p *Processor) Stop(context.Context) error {
 // live limits arrived (or firstValuesWait passed, or there is no service),
 // so a job is not judged by the environment's limits for want of a moment.
 func (p *Processor) Ready(context.Context) (bool, error) {
-	if p.Live == nil || p.Live.started.IsZero() || time.Since(p.Live.started) > firstValuesWait {
-		return true, nil
-	}
-	select {
-	case <-p.Live.client.Ready():
-		return true, nil
-	default:
-		return false, nil
-	}
+	return p.Live == nil || p.Live.running.Settled(firstValuesWait), nil
 }
 
 // limits are the limits in force now.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -12,6 +13,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/uuid"
 
+	"github.com/jobflow/jobflow/pkg/config/client"
 	"github.com/jobflow/jobflow/pkg/jobs/job"
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
 )
@@ -31,8 +33,13 @@ type Function struct {
 // NewFunction returns an unstarted receiver.
 func NewFunction() *Function { return &Function{} }
 
-// Start reads RECEIVER_* and K_SINK; the receiver needs K_SINK, since a
-// job it accepted must reach the pipeline.
+// firstValuesWait is how long a starting instance waits (not ready) for
+// its live limits before it takes jobs with the environment's.
+const firstValuesWait = 2 * time.Second
+
+// Start reads RECEIVER_* and K_SINK, and follows the live limits when
+// JOBFLOW_CONFIG_URL names the configuration service; the receiver needs
+// K_SINK, since a job it accepted must reach the pipeline.
 func (f *Function) Start(context.Context, map[string]string) error {
 	var cfg Config
 	if err := fn.Process("RECEIVER", &cfg); err != nil {
@@ -43,22 +50,38 @@ func (f *Function) Start(context.Context, map[string]string) error {
 		return err
 	}
 	if !em.HasSink(fn.DefaultOutput) {
+		em.Close()
 		return errors.New("receiver needs K_SINK: the address jobs are sent to")
 	}
-	f.logic, f.emitter = New(cfg), em
+	c, err := client.FromEnv(fn.NewLogger(os.Getenv("LOG_LEVEL"), "receiver"), LiveKeys)
+	if err != nil {
+		em.Close()
+		return err
+	}
+	l := New(cfg)
+	l.Live = NewLive(c, cfg)
+	l.Live.Start()
+	f.logic, f.emitter = l, em
 	return nil
 }
 
-// Stop stops the emitter (after the server drained its requests).
+// Stop stops the emitter (after the server drained its requests) and the
+// live limits.
 func (f *Function) Stop(context.Context) error {
 	if f.emitter != nil {
 		f.emitter.Close()
 	}
+	if f.logic != nil {
+		f.logic.Live.Stop()
+	}
 	return nil
 }
 
-// Ready is the readiness probe.
-func (f *Function) Ready(context.Context) (bool, error) { return f.emitter != nil, nil }
+// Ready is the readiness probe: started, and the live limits arrived (or
+// firstValuesWait passed, or there is no configuration service).
+func (f *Function) Ready(context.Context) (bool, error) {
+	return f.emitter != nil && f.logic.Live.Settled(firstValuesWait), nil
+}
 
 // Handle serves both request forms.
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {

@@ -26,6 +26,9 @@ type Config struct {
 type Logic struct {
 	Config
 	Now func() time.Time
+	// Live, when set, overrides the limits with the configuration
+	// repository's values (keys LiveMaxSleep and LiveMaxDataSize).
+	Live *Live
 }
 
 // New returns the logic with cfg.
@@ -38,15 +41,16 @@ func (l *Logic) Create(req job.Request, id uuid.UUID) (job.Job, event.Event, err
 		ID: id, Status: job.StatusCreate, CreateDate: l.Now().UTC().Truncate(time.Millisecond),
 		Sleep: l.DefaultSleep.Milliseconds(), DataSize: l.DefaultDataSize,
 	}
+	maxSleep, maxDataSize := l.Live.limits(l.Config)
 	if req.Sleep != nil {
-		if *req.Sleep < 0 || *req.Sleep > l.MaxSleep.Milliseconds() {
-			return j, event.Event{}, fn.Invalidf("sleep %d ms: want 0 to %d", *req.Sleep, l.MaxSleep.Milliseconds())
+		if *req.Sleep < 0 || *req.Sleep > maxSleep.Milliseconds() {
+			return j, event.Event{}, fn.Invalidf("sleep %d ms: want 0 to %d", *req.Sleep, maxSleep.Milliseconds())
 		}
 		j.Sleep = *req.Sleep
 	}
 	if req.DataSize != nil {
-		if *req.DataSize < 0 || *req.DataSize > l.MaxDataSize {
-			return j, event.Event{}, fn.Invalidf("data_size %d: want 0 to %d", *req.DataSize, l.MaxDataSize)
+		if *req.DataSize < 0 || *req.DataSize > maxDataSize {
+			return j, event.Event{}, fn.Invalidf("data_size %d: want 0 to %d", *req.DataSize, maxDataSize)
 		}
 		j.DataSize = *req.DataSize
 	}

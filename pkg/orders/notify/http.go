@@ -3,7 +3,6 @@ package notify
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/jobflow/jobflow/pkg/orders/auth"
 	"github.com/jobflow/jobflow/pkg/orders/events"
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
+	"github.com/jobflow/jobflow/pkg/runtime/pgdb"
 )
 
 // Config of the notify function.
@@ -25,8 +25,9 @@ type Config struct {
 //	                     or dev.jobflow.user.changed (KafkaSource notify-users)  -> 202
 //	GET  /notifications  (token) the caller's messages, newest first             -> 200 [notification]
 type Function struct {
-	store *Store
-	api   http.Handler
+	pgdb.Lifecycle // the store's database
+	store          *Store
+	api            http.Handler
 }
 
 // NewFunction returns an unstarted notify function.
@@ -51,27 +52,9 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fn.WriteError(w, fn.WithStatus(http.StatusNotFound, errors.New("no such endpoint: GET /notifications, POST / (CloudEvent)")))
 	})
+	f.DB = store.DB
 	f.store, f.api = store, tokens.Middleware(mux)
 	return nil
-}
-
-// Stop closes the database.
-func (f *Function) Stop(context.Context) error {
-	if f.store != nil {
-		f.store.Close()
-	}
-	return nil
-}
-
-// Ready is the readiness probe: started and the database answers.
-func (f *Function) Ready(ctx context.Context) (bool, error) {
-	if f.store == nil {
-		return false, errors.New("not started")
-	}
-	if err := f.store.Pool.Ping(ctx); err != nil {
-		return false, fmt.Errorf("notify database: %w", err)
-	}
-	return true, nil
 }
 
 // Handle routes a request: CloudEvents on POST /, the API elsewhere.

@@ -17,6 +17,7 @@ import (
 	"github.com/jobflow/jobflow/pkg/orders/events"
 	"github.com/jobflow/jobflow/pkg/orders/httpjson"
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
+	"github.com/jobflow/jobflow/pkg/runtime/pgdb"
 )
 
 // Config of the orders function.
@@ -36,12 +37,13 @@ const MaxKeyLen = 200
 //	POST /             a CloudEvent: dev.jobflow.order.requested (token; source+id is the idempotency key) -> 202 order,
 //	                   or the Trigger's validated, settled, confirmed, rejected                            -> 202
 type Function struct {
-	cfg     Config
-	store   *Store
-	tokens  *auth.Tokens
-	emitter *fn.Emitter
-	api     http.Handler
-	now     func() time.Time
+	pgdb.Lifecycle // the store's database
+	cfg            Config
+	store          *Store
+	tokens         *auth.Tokens
+	emitter        *fn.Emitter
+	api            http.Handler
+	now            func() time.Time
 }
 
 // NewFunction returns an unstarted orders function.
@@ -77,27 +79,9 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fn.WriteError(w, fn.WithStatus(http.StatusNotFound, errors.New("no such endpoint: POST /orders, GET /orders, GET /orders/<id>, POST / (CloudEvent)")))
 	})
+	f.DB = store.DB
 	f.store, f.tokens, f.emitter, f.api = store, tokens, em, tokens.Middleware(mux)
 	return nil
-}
-
-// Stop closes the database.
-func (f *Function) Stop(context.Context) error {
-	if f.store != nil {
-		f.store.Close()
-	}
-	return nil
-}
-
-// Ready is the readiness probe: started and the database answers.
-func (f *Function) Ready(ctx context.Context) (bool, error) {
-	if f.store == nil {
-		return false, errors.New("not started")
-	}
-	if err := f.store.Pool.Ping(ctx); err != nil {
-		return false, fmt.Errorf("orders database: %w", err)
-	}
-	return true, nil
 }
 
 // Handle routes a request: CloudEvents on POST /, the API elsewhere.

@@ -2,7 +2,6 @@ package participant
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -38,10 +37,10 @@ type Spec struct {
 // (the Trigger deliveries) go to the Handler, every other request to the
 // service's API behind the token middleware.
 type Function struct {
-	spec    Spec
-	db      *pgdb.DB
-	handler *Handler
-	api     http.Handler
+	spec           Spec
+	pgdb.Lifecycle // the participant's database
+	handler        *Handler
+	api            http.Handler
 }
 
 // NewFunction returns an unstarted participant function.
@@ -68,27 +67,8 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	}
 	mux := http.NewServeMux()
 	svc.Routes(mux)
-	f.db, f.handler, f.api = db, NewHandler(db.Pool, svc), tokens.Middleware(mux)
+	f.DB, f.handler, f.api = db, NewHandler(db.Pool, svc), tokens.Middleware(mux)
 	return nil
-}
-
-// Stop closes the database.
-func (f *Function) Stop(context.Context) error {
-	if f.db != nil {
-		f.db.Close()
-	}
-	return nil
-}
-
-// Ready is the readiness probe: started and the database answers.
-func (f *Function) Ready(ctx context.Context) (bool, error) {
-	if f.db == nil {
-		return false, errors.New("not started")
-	}
-	if err := f.db.Pool.Ping(ctx); err != nil {
-		return false, fmt.Errorf("%s database: %w", f.spec.Name, err)
-	}
-	return true, nil
 }
 
 // Handle routes a request: a CloudEvent on POST / to the Handler (its

@@ -69,9 +69,9 @@ type Config struct {
 
 // Saga is the orchestrator's handler (a fn.Handler with a lifecycle).
 type Saga struct {
-	cfg Config
-	db  *pgdb.DB
-	now func() time.Time
+	cfg            Config
+	pgdb.Lifecycle // the saga database
+	now            func() time.Time
 }
 
 // New returns an unstarted saga.
@@ -89,33 +89,14 @@ func (s *Saga) Start(ctx context.Context, _ map[string]string) error {
 	if err != nil {
 		return err
 	}
-	s.db = db
+	s.DB = db
 	return nil
-}
-
-// Stop closes the database.
-func (s *Saga) Stop(context.Context) error {
-	if s.db != nil {
-		s.db.Close()
-	}
-	return nil
-}
-
-// Ready: the database answers.
-func (s *Saga) Ready(ctx context.Context) (bool, error) {
-	if s.db == nil {
-		return false, errors.New("not started")
-	}
-	if err := s.db.Pool.Ping(ctx); err != nil {
-		return false, fmt.Errorf("saga database: %w", err)
-	}
-	return true, nil
 }
 
 // Handle takes order.placed, order.validated, its own decisions coming
 // back and the sweep's pings; it emits decisions.
 func (s *Saga) Handle(ctx context.Context, in event.Event) ([]fn.Output, error) {
-	if s.db == nil {
+	if s.DB == nil {
 		return nil, fn.Unavailable(errors.New("saga not started"))
 	}
 	var effect once.Effect
@@ -150,7 +131,7 @@ func (s *Saga) Handle(ctx context.Context, in event.Event) ([]fn.Output, error) 
 		return nil, fn.Invalidf("the saga takes %s, %s, its decisions and %s, not %q",
 			events.TypePlaced, events.TypeValidated, PingType, in.Type())
 	}
-	res, err := once.Do(ctx, s.db.Pool, in, effect)
+	res, err := once.Do(ctx, s.DB.Pool, in, effect)
 	if err != nil {
 		return nil, fn.Unavailable(fmt.Errorf("saga: %w", err))
 	}
@@ -269,7 +250,7 @@ func (s *Saga) seenBack(ctx context.Context, in event.Event) error {
 	if err := events.Decode(in, in.Type(), &d); err != nil {
 		return fn.Invalid(err)
 	}
-	if _, err := s.db.Pool.Exec(ctx, `UPDATE orders SET published = true WHERE order_id = $1 AND status <> 'pending' AND NOT published`, d.OrderID); err != nil {
+	if _, err := s.DB.Pool.Exec(ctx, `UPDATE orders SET published = true WHERE order_id = $1 AND status <> 'pending' AND NOT published`, d.OrderID); err != nil {
 		return fn.Unavailable(fmt.Errorf("mark %s published: %w", d.OrderID, err))
 	}
 	return nil
@@ -290,7 +271,7 @@ func (s *Saga) Sweep(ctx context.Context) ([]event.Event, error) {
 			break
 		}
 	}
-	rows, err := s.db.Pool.Query(ctx, `
+	rows, err := s.DB.Pool.Query(ctx, `
 SELECT order_id, user_id, amount_cents, reasons, decided_at FROM orders
 WHERE status <> 'pending' AND NOT published AND decided_at < $1 ORDER BY decided_at LIMIT $2`,
 		s.now().Add(-s.cfg.RepublishAfter), s.cfg.SweepLimit)
@@ -311,7 +292,7 @@ WHERE status <> 'pending' AND NOT published AND decided_at < $1 ORDER BY decided
 
 // timeoutSome rejects up to SweepLimit overdue orders in one transaction.
 func (s *Saga) timeoutSome(ctx context.Context) ([]event.Event, int, error) {
-	tx, err := s.db.Pool.Begin(ctx)
+	tx, err := s.DB.Pool.Begin(ctx)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -3,13 +3,13 @@ package users
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/jobflow/jobflow/pkg/orders/auth"
 	"github.com/jobflow/jobflow/pkg/orders/events"
 	"github.com/jobflow/jobflow/pkg/orders/httpjson"
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
+	"github.com/jobflow/jobflow/pkg/runtime/pgdb"
 )
 
 // Config of the users function.
@@ -29,12 +29,13 @@ type Config struct {
 // Each new version of a user is sent to K_SINK as dev.jobflow.user.changed
 // before the write commits: no version is stored without its event.
 type Function struct {
-	cfg     Config
-	store   *Store
-	tokens  *auth.Tokens
-	emitter *fn.Emitter
-	mux     *http.ServeMux
-	dummy   string // a hash compared against when the username is unknown
+	pgdb.Lifecycle // the store's database
+	cfg            Config
+	store          *Store
+	tokens         *auth.Tokens
+	emitter        *fn.Emitter
+	mux            *http.ServeMux
+	dummy          string // a hash compared against when the username is unknown
 }
 
 // NewFunction returns an unstarted users function.
@@ -72,27 +73,9 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fn.WriteError(w, fn.WithStatus(http.StatusNotFound, errors.New("no such endpoint: POST /users, POST /login, GET /users/me, PATCH /users/me")))
 	})
+	f.DB = store.DB
 	f.store, f.tokens, f.emitter, f.mux, f.dummy = store, tokens, em, mux, dummy
 	return nil
-}
-
-// Stop closes the database.
-func (f *Function) Stop(context.Context) error {
-	if f.store != nil {
-		f.store.Close()
-	}
-	return nil
-}
-
-// Ready is the readiness probe: started and the database answers.
-func (f *Function) Ready(ctx context.Context) (bool, error) {
-	if f.store == nil {
-		return false, errors.New("not started")
-	}
-	if err := f.store.Pool.Ping(ctx); err != nil {
-		return false, fmt.Errorf("users database: %w", err)
-	}
-	return true, nil
 }
 
 // Handle routes a request.

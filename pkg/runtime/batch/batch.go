@@ -34,6 +34,13 @@ type Config struct {
 	Timeout time.Duration
 }
 
+// Tuning is the part of a Config that may change while a batcher runs
+// (live configuration); see Batcher.Tune.
+type Tuning struct {
+	MaxItems int
+	Linger   time.Duration
+}
+
 // Batcher gathers items into batches.
 type Batcher[T any] struct {
 	cfg   Config
@@ -41,6 +48,7 @@ type Batcher[T any] struct {
 	in    chan request[T]
 	done  chan struct{}
 	stats func(size int, took time.Duration, err error)
+	tune  func() Tuning
 }
 
 type request[T any] struct {
@@ -64,6 +72,28 @@ func New[T any](cfg Config, flush Flush[T]) *Batcher[T] {
 
 // OnFlush sets a hook called after each flush (metrics); call before Run.
 func (b *Batcher[T]) OnFlush(f func(size int, took time.Duration, err error)) { b.stats = f }
+
+// Tune makes the batcher read MaxItems and Linger from f as each batch
+// starts, instead of from its Config (a MaxItems under 1 or a negative
+// Linger from f keeps the Config's); call before Run. f must be cheap and
+// safe for concurrent use (an atomic load).
+func (b *Batcher[T]) Tune(f func() Tuning) { b.tune = f }
+
+// tuning is the MaxItems and Linger of the batch that starts.
+func (b *Batcher[T]) tuning() Tuning {
+	t := Tuning{MaxItems: b.cfg.MaxItems, Linger: b.cfg.Linger}
+	if b.tune == nil {
+		return t
+	}
+	live := b.tune()
+	if live.MaxItems > 0 {
+		t.MaxItems = live.MaxItems
+	}
+	if live.Linger >= 0 {
+		t.Linger = live.Linger
+	}
+	return t
+}
 
 // ErrClosed is returned by Add after Run ended.
 var ErrClosed = errors.New("batcher closed")
@@ -130,8 +160,8 @@ func (b *Batcher[T]) Run(ctx context.Context) {
 			return
 		case first = <-b.in:
 		}
-		reqs, n := []request[T]{first}, len(first.items)
-		reqs, n = b.gather(ctx, reqs, n)
+		reqs, n, tun := []request[T]{first}, len(first.items), b.tuning()
+		reqs, n = b.gather(ctx, tun, reqs, n)
 		if !b.waitTurn(ctx, lastStart) {
 			fail(reqs, ErrClosed)
 			return
@@ -144,7 +174,7 @@ func (b *Batcher[T]) Run(ctx context.Context) {
 		}
 		// While every flusher was busy more requests queued up: they join
 		// this batch rather than wait for the next one.
-		reqs, n = b.topUp(reqs, n)
+		reqs, n = b.topUp(tun.MaxItems, reqs, n)
 		lastStart = time.Now()
 		go func() {
 			defer func() { <-sem }()
@@ -155,14 +185,14 @@ func (b *Batcher[T]) Run(ctx context.Context) {
 
 // gather adds queued requests to the batch until it is full, the linger is
 // over, or (linger 0) the queue is empty.
-func (b *Batcher[T]) gather(ctx context.Context, reqs []request[T], n int) ([]request[T], int) {
+func (b *Batcher[T]) gather(ctx context.Context, tun Tuning, reqs []request[T], n int) ([]request[T], int) {
 	var timer <-chan time.Time
-	if b.cfg.Linger > 0 {
-		t := time.NewTimer(b.cfg.Linger)
+	if tun.Linger > 0 {
+		t := time.NewTimer(tun.Linger)
 		defer t.Stop()
 		timer = t.C
 	}
-	for n < b.cfg.MaxItems {
+	for n < tun.MaxItems {
 		if timer == nil {
 			select {
 			case r := <-b.in:
@@ -205,8 +235,8 @@ func (b *Batcher[T]) waitTurn(ctx context.Context, lastStart time.Time) bool {
 }
 
 // topUp adds the requests already queued, up to MaxItems, without waiting.
-func (b *Batcher[T]) topUp(reqs []request[T], n int) ([]request[T], int) {
-	for n < b.cfg.MaxItems {
+func (b *Batcher[T]) topUp(maxItems int, reqs []request[T], n int) ([]request[T], int) {
+	for n < maxItems {
 		select {
 		case r := <-b.in:
 			reqs, n = append(reqs, r), n+len(r.items)

@@ -109,6 +109,43 @@ func TestMaxItemsSplitsBatches(t *testing.T) {
 	}
 }
 
+// A tuned batcher reads MaxItems and Linger at each batch; a tuning of
+// MaxItems under 1 or a negative Linger keeps the Config's.
+func TestTuneIsReadAtEachBatch(t *testing.T) {
+	var log flushLog
+	b := New(Config{MaxItems: 2, Linger: time.Hour}, log.flush)
+	var tun atomic.Pointer[Tuning]
+	tun.Store(&Tuning{MaxItems: 3, Linger: time.Hour})
+	b.Tune(func() Tuning { return *tun.Load() })
+	ctx := running(t, b)
+	add := func(n int) {
+		t.Helper()
+		actx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs <- b.Add(actx, i) }()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	add(3) // an hour's linger: only the tuned MaxItems 3 ends the batch
+	tun.Store(&Tuning{MaxItems: 0, Linger: -1})
+	add(2) // the Config's: 2 at most, an hour's linger
+	tun.Store(&Tuning{MaxItems: 5, Linger: 0})
+	add(1) // no linger: a lone item goes at once
+	if _, sizes := log.taken(); !slices.Equal(sizes, []int{3, 2, 1}) {
+		t.Fatalf("batches %v, want [3 2 1]", sizes)
+	}
+}
+
 func TestAddAfterCloseFails(t *testing.T) {
 	b := New(Config{}, func(context.Context, []int) error { return nil })
 	ctx, cancel := context.WithCancel(context.Background())

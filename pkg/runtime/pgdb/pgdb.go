@@ -4,6 +4,7 @@ package pgdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -44,6 +45,29 @@ func (db *DB) EnsureSchema(ctx context.Context) error { return Apply(ctx, db.Poo
 
 // Close closes the pool.
 func (db *DB) Close() { db.Pool.Close() }
+
+// Lifecycle is func's Stop and Ready for a function over one database:
+// embed it and set DB when the function has started.
+type Lifecycle struct{ DB *DB }
+
+// Stop closes the database.
+func (l *Lifecycle) Stop(context.Context) error {
+	if l.DB != nil {
+		l.DB.Close()
+	}
+	return nil
+}
+
+// Ready is the readiness probe: started and the database answers.
+func (l *Lifecycle) Ready(ctx context.Context) (bool, error) {
+	if l.DB == nil {
+		return false, errors.New("not started")
+	}
+	if err := l.DB.Pool.Ping(ctx); err != nil {
+		return false, fmt.Errorf("%s: %w", l.DB.name, err)
+	}
+	return true, nil
+}
 
 // Apply runs schema in one transaction. Schemas are idempotent (IF NOT
 // EXISTS) and take an advisory lock first, so concurrent starts are safe.

@@ -6,7 +6,8 @@
 //	sink.New("pgsink", pgsinkBatch, openJobs, decodeRow)
 //
 // Its batch settings come from <NAME>_BATCH_* (PGSINK_BATCH_MAX_ITEMS,
-// ...), each one unset taking the sink's default.
+// ...), each one unset taking the sink's default; a Tuner (WithTuner) may
+// change its batch size and linger while it runs.
 package sink
 
 import (
@@ -42,9 +43,20 @@ type Sink[T any] struct {
 	decode   Decode[T]
 
 	cfg     batch.Config // defaults with <NAME>_BATCH_* applied, at Start
+	tuner   Tuner
 	store   Store[T]
 	batcher *batch.Batcher[T]
 	stop    func()
+}
+
+// Tuner drives a running sink's batch size and linger (live
+// configuration, say). Start is given the batch settings from the
+// environment, which stay the defaults, and returns the MaxItems and
+// Linger in force, read as each batch starts (cheap, safe for concurrent
+// use); Stop ends it after the sink's last write.
+type Tuner interface {
+	Start(env batch.Config) (func() batch.Tuning, error)
+	Stop()
 }
 
 // New returns a sink that is not started: name names it in metrics, logs
@@ -55,7 +67,15 @@ func New[T any](name string, defaults batch.Config, open func(ctx context.Contex
 	return &Sink[T]{name: name, defaults: defaults, open: open, decode: decode}
 }
 
-// Start reads the batch settings, opens the store and starts the batcher.
+// WithTuner makes t drive the sink's batch size and linger from Start on;
+// call before Start.
+func (s *Sink[T]) WithTuner(t Tuner) *Sink[T] {
+	s.tuner = t
+	return s
+}
+
+// Start reads the batch settings, opens the store, starts the tuner if
+// any, then the batcher.
 func (s *Sink[T]) Start(ctx context.Context, _ map[string]string) error {
 	var env batch.Env
 	if err := fn.Process(strings.ToUpper(s.name), &env); err != nil {
@@ -65,18 +85,30 @@ func (s *Sink[T]) Start(ctx context.Context, _ map[string]string) error {
 	if err != nil {
 		return err
 	}
-	s.cfg, s.store = env.Config(s.defaults), store
-	s.batcher = batch.New(s.cfg, store.Write)
-	s.batcher.OnFlush(observe(s.name))
-	s.stop = s.batcher.Start()
+	s.cfg = env.Config(s.defaults)
+	b := batch.New(s.cfg, store.Write)
+	b.OnFlush(observe(s.name))
+	if s.tuner != nil {
+		tune, err := s.tuner.Start(s.cfg)
+		if err != nil {
+			_ = store.Close()
+			return fmt.Errorf("%s batch tuning: %w", s.name, err)
+		}
+		b.Tune(tune)
+	}
+	s.store, s.batcher = store, b
+	s.stop = b.Start()
 	slog.Info("sink started", "function", s.name, "batch", s.cfg)
 	return nil
 }
 
-// Stop writes what is waiting, then closes the store.
+// Stop writes what is waiting, then stops the tuner and closes the store.
 func (s *Sink[T]) Stop(context.Context) error {
 	if s.stop != nil {
 		s.stop()
+		if s.tuner != nil {
+			s.tuner.Stop()
+		}
 	}
 	if s.store != nil {
 		return s.store.Close()

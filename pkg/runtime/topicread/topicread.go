@@ -53,6 +53,10 @@ func Read(ctx context.Context, o Options, fn func(m *sarama.ConsumerMessage) err
 	cfg.Version = sarama.V3_6_0_0
 	cfg.ClientID = "jobflow-topicread"
 	cfg.Consumer.Return.Errors = true
+	// Only committed records: an aborted transaction (a CDC snapshot that
+	// died) never counts. The transactions' commit markers take offsets a
+	// consumer never receives; the idle end below covers them.
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
 	client, err := sarama.NewClient(o.Brokers, cfg)
 	if err != nil {
 		return res, fmt.Errorf("connect to %v: %w", o.Brokers, err)
