@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -94,5 +95,32 @@ func TestVerifyAll(t *testing.T) {
 	}
 	if err := runVerify(ctx, []string{"counters"}, &out); !errors.Is(err, errPartial) {
 		t.Fatalf("verify counters on drift: %v", err)
+	}
+}
+
+// TestVerifyDefaultsFollowTheEngineSettings: unset, the verifiers' databases
+// are those of the `jobflow up` the environment describes
+// (JOBFLOW_POSTGRES_PORT, JOBFLOW_POSTGRES_URL), not a fixed port.
+func TestVerifyDefaultsFollowTheEngineSettings(t *testing.T) {
+	for _, k := range []string{"JOBFLOW_POSTGRES_URL", "JOBFLOW_DIALOGS_URL", "JOBFLOW_COUNTERS_URL", "KAFKA_BROKERS", "JOBFLOW_CLICKHOUSE_ADDR"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("JOBFLOW_POSTGRES_PORT", "55999")
+	if err := countersDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"JOBFLOW_DIALOGS_URL": "127.0.0.1:55999/dialogs", "JOBFLOW_COUNTERS_URL": "127.0.0.1:55999/counters",
+		"JOBFLOW_POSTGRES_URL": "127.0.0.1:55999/jobflow"} {
+		if got := os.Getenv(k); !strings.Contains(got, want) {
+			t.Errorf("%s = %q, want the server of JOBFLOW_POSTGRES_PORT (%s)", k, got, want)
+		}
+	}
+	t.Setenv("JOBFLOW_DIALOGS_URL", "")
+	t.Setenv("JOBFLOW_POSTGRES_URL", "postgres://u@db.example:5433/jobflow?sslmode=require")
+	if err := countersDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	if got := os.Getenv("JOBFLOW_DIALOGS_URL"); got != "postgres://u@db.example:5433/dialogs?sslmode=require" {
+		t.Errorf("JOBFLOW_DIALOGS_URL = %q, want database dialogs on JOBFLOW_POSTGRES_URL's server", got)
 	}
 }

@@ -28,6 +28,9 @@ type FunctionStatus struct {
 	URL      string `json:"url"`
 	Ready    bool   `json:"ready"` // a function: its activator serves
 	Restarts int64  `json:"restarts"`
+	// PID of an adapter's process (0: not running); a function's
+	// instances list theirs under Scale.
+	PID int `json:"pid,omitempty"`
 	// Scale: instances, cold starts, requests held by the activator,
 	// in-flight per instance.
 	Scale *scaler.Status `json:"scale,omitempty"`
@@ -44,7 +47,7 @@ func (e *Engine) Status() Status {
 		st.Functions[n] = FunctionStatus{URL: p.URL(), Ready: p.Ready(), Restarts: p.Restarts(), Scale: &sc}
 	}
 	for n, p := range e.adapters {
-		st.Functions[n] = FunctionStatus{URL: p.URL(), Ready: p.Ready(), Restarts: p.Restarts()}
+		st.Functions[n] = FunctionStatus{URL: p.URL(), Ready: p.Ready(), Restarts: p.Restarts(), PID: p.Pid()}
 	}
 	for _, s := range e.sources {
 		st.Sources[s.Name()] = s.Stats()

@@ -23,6 +23,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jobflow/jobflow/pkg/runtime/pgdb"
 )
@@ -289,7 +290,9 @@ WHERE NOT EXISTS (SELECT 1 FROM reserves r WHERE r.order_id = b.order_id AND r.s
 	}); err != nil {
 		return r, fmt.Errorf("delivery: %w", err)
 	}
-	if err := dbs["delivery"].QueryRow(ctx, `SELECT count(*) FROM bookings`).Scan(&r.Bookings); err != nil {
+	if err := each(ctx, dbs["delivery"], `SELECT count(*) FROM bookings`, func(row pgx.CollectableRow) error {
+		return row.Scan(&r.Bookings)
+	}); err != nil {
 		return r, fmt.Errorf("delivery: %w", err)
 	}
 	delivery, err := reserves(ctx, dbs["delivery"], `SELECT order_id, state, 0, 0 FROM reserves`)
@@ -380,12 +383,18 @@ WHERE NOT EXISTS (SELECT 1 FROM reserves r WHERE r.order_id = b.order_id AND r.s
 	return r, nil
 }
 
+// each calls fn for every row of sql. A table that does not exist reads
+// as empty: a service that never ran (scaled to zero since its engine
+// started, no order yet) has not made its tables, and has nothing to check.
 func each(ctx context.Context, c *pgx.Conn, sql string, fn func(pgx.CollectableRow) error) error {
 	rows, err := c.Query(ctx, sql)
-	if err != nil {
-		return err
+	if err == nil {
+		_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) { return struct{}{}, fn(row) })
 	}
-	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) { return struct{}{}, fn(row) })
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table
+		return nil
+	}
 	return err
 }
 
