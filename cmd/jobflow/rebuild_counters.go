@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"strings"
 
-	"github.com/jobflow/jobflow/internal/engine"
 	"github.com/jobflow/jobflow/pkg/counters/counter"
 	"github.com/jobflow/jobflow/pkg/counters/rebuild"
 )
@@ -19,15 +17,8 @@ func init() {
 }
 
 func rebuildCounters(ctx context.Context, args []string, out io.Writer) (bool, bool, error) {
-	if err := jobsDefaults(); err != nil { // KAFKA_BROKERS
+	if err := countersDefaults(); err != nil { // KAFKA_BROKERS, JOBFLOW_COUNTERS_URL
 		return false, false, err
-	}
-	if os.Getenv("JOBFLOW_COUNTERS_URL") == "" { // the counters database `jobflow up` makes
-		cfg, err := engine.LoadConfig()
-		if err != nil {
-			return false, false, err
-		}
-		os.Setenv("JOBFLOW_COUNTERS_URL", fmt.Sprintf("postgres://postgres@127.0.0.1:%d/counters?sslmode=disable", cfg.PostgresPort))
 	}
 	fs := flag.NewFlagSet("jobflow rebuild counters", flag.ContinueOnError)
 	fs.SetOutput(out)
