@@ -13,10 +13,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/IBM/sarama"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/jobflow/jobflow/internal/kafkasource"
 	"github.com/jobflow/jobflow/pkg/counters/counter"
@@ -71,24 +69,16 @@ func Counters(ctx context.Context, o Options, out io.Writer) (viewdiff.Diff, err
 	if o.Replaced == "" {
 		o.Replaced = Replaced
 	}
-	freshURL, err := viewdiff.WithSearchPath(o.CountersURL, o.Fresh)
-	if err != nil {
-		return d, err
-	}
 	live, err := counter.Open(ctx, o.CountersURL)
 	if err != nil {
 		return d, err
 	}
 	defer live.Close()
-	var liveSchema string
-	if err := live.Pool.QueryRow(ctx, "SELECT current_schema()").Scan(&liveSchema); err != nil {
-		return d, fmt.Errorf("live schema: %w", err)
+	sc, err := viewdiff.Prepare(ctx, live.Pool, o.CountersURL, o.Fresh, o.Replaced)
+	if err != nil {
+		return d, err
 	}
-	fresh := pgx.Identifier{o.Fresh}.Sanitize()
-	if _, err := live.Pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+fresh+" CASCADE; CREATE SCHEMA "+fresh); err != nil {
-		return d, fmt.Errorf("fresh schema %s: %w", o.Fresh, err)
-	}
-	store, err := counter.Open(ctx, freshURL)
+	store, err := counter.Open(ctx, sc.FreshURL)
 	if err != nil {
 		return d, err
 	}
@@ -100,24 +90,14 @@ func Counters(ctx context.Context, o Options, out io.Writer) (viewdiff.Diff, err
 		return d, err
 	}
 	fmt.Fprintf(out, "counters: %d changes applied\n", n)
-	if d, err = compare(ctx, live, liveSchema, o.Fresh); err != nil {
+	if d, err = compare(ctx, live, sc); err != nil {
 		return d, err
 	}
 	if !o.Swap || (d.Equal() && !o.Force) {
 		return d, nil
 	}
-	err = pgx.BeginFunc(ctx, live.Pool, func(tx pgx.Tx) error {
-		q := "CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{o.Replaced}.Sanitize()
-		for _, t := range tables {
-			q += "; DROP TABLE IF EXISTS " + pgx.Identifier{o.Replaced, t}.Sanitize() +
-				"; ALTER TABLE " + pgx.Identifier{liveSchema, t}.Sanitize() + " SET SCHEMA " + pgx.Identifier{o.Replaced}.Sanitize() +
-				"; ALTER TABLE " + pgx.Identifier{o.Fresh, t}.Sanitize() + " SET SCHEMA " + pgx.Identifier{liveSchema}.Sanitize()
-		}
-		_, err := tx.Exec(ctx, q)
-		return err
-	})
-	if err != nil {
-		return d, fmt.Errorf("swap counters tables: %w", err)
+	if err := sc.Swap(ctx, live.Pool, tables...); err != nil {
+		return d, err
 	}
 	d.Swapped = true
 	// Catch up: the changes the counter applied to the old tables while the
@@ -166,55 +146,17 @@ func apply(ctx context.Context, s *counter.Store, o Options, from topicread.Offs
 
 // compare compares the counters (total, unread) and users (name, deleted)
 // tables of both schemas; keys are "counters <user>" and "users <id>".
-func compare(ctx context.Context, s *counter.Store, liveSchema, freshSchema string) (viewdiff.Diff, error) {
+func compare(ctx context.Context, s *counter.Store, sc viewdiff.Schemas) (viewdiff.Diff, error) {
 	var d viewdiff.Diff
 	for _, c := range []struct{ table, key, cols string }{
 		{"counters", "user_id", "total, unread"},
 		{"users", "id", "name, deleted"},
 	} {
-		l, f := pgx.Identifier{liveSchema, c.table}.Sanitize(), pgx.Identifier{freshSchema, c.table}.Sanitize()
-		var nl, nf int
-		if err := s.Pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM "+l+"), (SELECT count(*) FROM "+f+")").Scan(&nl, &nf); err != nil {
-			return d, fmt.Errorf("count %s: %w", c.table, err)
-		}
-		d.Live, d.Rebuilt = d.Live+nl, d.Rebuilt+nf
-		rows, err := s.Pool.Query(ctx, fmt.Sprintf(`
-			SELECT coalesce(l.%[1]s, r.%[1]s), l.%[1]s IS NULL, r.%[1]s IS NULL
-			FROM %[2]s l FULL JOIN %[3]s r ON l.%[1]s = r.%[1]s
-			WHERE l.%[1]s IS NULL OR r.%[1]s IS NULL OR ROW(%[4]s) IS DISTINCT FROM ROW(%[5]s)`,
-			c.key, l, f, prefixed("l.", c.cols), prefixed("r.", c.cols)))
+		t, err := sc.Compare(ctx, s.Pool, c.table, c.key, c.cols, c.table+" ")
 		if err != nil {
-			return d, fmt.Errorf("compare %s: %w", c.table, err)
+			return d, err
 		}
-		for rows.Next() {
-			var id int64
-			var noLive, noFresh bool
-			if err := rows.Scan(&id, &noLive, &noFresh); err != nil {
-				rows.Close()
-				return d, fmt.Errorf("compare %s: %w", c.table, err)
-			}
-			key := fmt.Sprintf("%s %d", c.table, id)
-			switch {
-			case noLive:
-				d.Missing = append(d.Missing, key)
-			case noFresh:
-				d.Extra = append(d.Extra, key)
-			default:
-				d.Differ = append(d.Differ, key)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return d, fmt.Errorf("compare %s: %w", c.table, err)
-		}
+		d.Add(t)
 	}
 	return d, nil
-}
-
-func prefixed(p, cols string) string {
-	parts := strings.Split(cols, ",")
-	for i, c := range parts {
-		parts[i] = p + strings.TrimSpace(c)
-	}
-	return strings.Join(parts, ", ")
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/jobflow/jobflow/pkg/jobs/job"
 	"github.com/jobflow/jobflow/pkg/jobs/jobstore"
 	"github.com/jobflow/jobflow/pkg/jobs/verify"
@@ -21,24 +19,16 @@ const rowBatch = 5000
 func Jobs(ctx context.Context, o Options, out io.Writer) (Diff, error) {
 	o.defaults()
 	var d Diff
-	freshURL, err := viewdiff.WithSearchPath(o.PostgresURL, o.Fresh)
-	if err != nil {
-		return d, err
-	}
 	live, err := jobstore.Open(ctx, o.PostgresURL)
 	if err != nil {
 		return d, err
 	}
 	defer live.Close()
-	var liveSchema string
-	if err := live.Pool.QueryRow(ctx, "SELECT current_schema()").Scan(&liveSchema); err != nil {
-		return d, fmt.Errorf("live schema: %w", err)
+	sc, err := viewdiff.Prepare(ctx, live.Pool, o.PostgresURL, o.Fresh, o.Replaced)
+	if err != nil {
+		return d, err
 	}
-	fresh := pgx.Identifier{o.Fresh}.Sanitize()
-	if _, err := live.Pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+fresh+" CASCADE; CREATE SCHEMA "+fresh); err != nil {
-		return d, fmt.Errorf("fresh schema %s: %w", o.Fresh, err)
-	}
-	store, err := jobstore.Open(ctx, freshURL)
+	store, err := jobstore.Open(ctx, sc.FreshURL)
 	if err != nil {
 		return d, err
 	}
@@ -52,23 +42,13 @@ func Jobs(ctx context.Context, o Options, out io.Writer) (Diff, error) {
 	if err := upsert(ctx, store, l.RowList(), out); err != nil {
 		return d, err
 	}
-	liveTable := pgx.Identifier{liveSchema, "jobs"}.Sanitize()
-	freshTable := pgx.Identifier{o.Fresh, "jobs"}.Sanitize()
-	if d, err = compareJobs(ctx, live, liveTable, freshTable); err != nil {
+	// Every column but updated_at (the time of a write, not part of the view).
+	d, err = sc.Compare(ctx, live.Pool, "jobs", "id", "status, create_date, finish_date, sleep, data_size, checksum, error", "")
+	if err != nil || !o.Swap || (d.Equal() && !o.Force) {
 		return d, err
 	}
-	if !o.Swap || (d.Equal() && !o.Force) {
-		return d, nil
-	}
-	replaced := pgx.Identifier{o.Replaced}.Sanitize()
-	err = pgx.BeginFunc(ctx, live.Pool, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+replaced+"; DROP TABLE IF EXISTS "+
-			pgx.Identifier{o.Replaced, "jobs"}.Sanitize()+"; ALTER TABLE "+liveTable+" SET SCHEMA "+replaced+
-			"; ALTER TABLE "+freshTable+" SET SCHEMA "+pgx.Identifier{liveSchema}.Sanitize())
-		return err
-	})
-	if err != nil {
-		return d, fmt.Errorf("swap jobs tables: %w", err)
+	if err := sc.Swap(ctx, live.Pool, "jobs"); err != nil {
+		return d, err
 	}
 	d.Swapped = true
 	// Catch up: what pgsink wrote to the old table while the rebuild ran.
@@ -92,39 +72,4 @@ func upsert(ctx context.Context, s *jobstore.Store, rows []job.Row, out io.Write
 		}
 	}
 	return nil
-}
-
-// compareJobs compares every column but updated_at (the time of a write,
-// not part of the view).
-func compareJobs(ctx context.Context, s *jobstore.Store, live, fresh string) (Diff, error) {
-	var d Diff
-	if err := s.Pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM "+live+"), (SELECT count(*) FROM "+fresh+")").Scan(&d.Live, &d.Rebuilt); err != nil {
-		return d, fmt.Errorf("count jobs: %w", err)
-	}
-	rows, err := s.Pool.Query(ctx, `
-		SELECT coalesce(l.id, r.id)::text, l.id IS NULL, r.id IS NULL
-		FROM `+live+` l FULL JOIN `+fresh+` r ON l.id = r.id
-		WHERE l.id IS NULL OR r.id IS NULL
-		   OR (l.status, l.create_date, l.finish_date, l.sleep, l.data_size, l.checksum, l.error)
-		      IS DISTINCT FROM (r.status, r.create_date, r.finish_date, r.sleep, r.data_size, r.checksum, r.error)`)
-	if err != nil {
-		return d, fmt.Errorf("compare jobs: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var noLive, noFresh bool
-		if err := rows.Scan(&id, &noLive, &noFresh); err != nil {
-			return d, fmt.Errorf("compare jobs: %w", err)
-		}
-		switch {
-		case noLive:
-			d.Missing = append(d.Missing, id)
-		case noFresh:
-			d.Extra = append(d.Extra, id)
-		default:
-			d.Differ = append(d.Differ, id)
-		}
-	}
-	return d, rows.Err()
 }

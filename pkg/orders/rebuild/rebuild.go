@@ -17,7 +17,6 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/jobflow/jobflow/pkg/orders/events"
 	"github.com/jobflow/jobflow/pkg/orders/notify"
@@ -53,19 +52,11 @@ func Customers(ctx context.Context, o Options, out io.Writer) (viewdiff.Diff, er
 		return d, err
 	}
 	defer live.Close()
-	var liveSchema string
-	if err := live.Pool.QueryRow(ctx, "SELECT current_schema()").Scan(&liveSchema); err != nil {
-		return d, fmt.Errorf("live schema: %w", err)
-	}
-	fresh := pgx.Identifier{o.Fresh}.Sanitize()
-	if _, err := live.Pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+fresh+" CASCADE; CREATE SCHEMA "+fresh); err != nil {
-		return d, fmt.Errorf("fresh schema %s: %w", o.Fresh, err)
-	}
-	freshURL, err := viewdiff.WithSearchPath(o.NotifyURL, o.Fresh)
+	sc, err := viewdiff.Prepare(ctx, live.Pool, o.NotifyURL, o.Fresh, o.Replaced)
 	if err != nil {
 		return d, err
 	}
-	store, err := notify.Open(ctx, freshURL)
+	store, err := notify.Open(ctx, sc.FreshURL)
 	if err != nil {
 		return d, err
 	}
@@ -77,13 +68,11 @@ func Customers(ctx context.Context, o Options, out io.Writer) (viewdiff.Diff, er
 		return d, err
 	}
 	fmt.Fprintf(out, "customers: %d versions applied\n", n)
-	if d, err = compare(ctx, live, liveSchema, o.Fresh); err != nil {
+	d, err = sc.Compare(ctx, live.Pool, "customers", "user_id", "username, first_name, last_name, email, phone, version", "customers ")
+	if err != nil || !o.Swap || (d.Equal() && !o.Force) {
 		return d, err
 	}
-	if !o.Swap || (d.Equal() && !o.Force) {
-		return d, nil
-	}
-	if err := swap(ctx, live, liveSchema, o); err != nil {
+	if err := sc.Swap(ctx, live.Pool, "customers"); err != nil {
 		return d, err
 	}
 	d.Swapped = true
@@ -113,58 +102,6 @@ func apply(ctx context.Context, s *notify.Store, o Options, from topicread.Offse
 			return s.Customer(ctx, u)
 		})
 	return res.Ends, n, err
-}
-
-// compare compares the customers tables of both schemas; keys are
-// "customers <user_id>".
-func compare(ctx context.Context, s *notify.Store, liveSchema, freshSchema string) (viewdiff.Diff, error) {
-	var d viewdiff.Diff
-	l, f := pgx.Identifier{liveSchema, "customers"}.Sanitize(), pgx.Identifier{freshSchema, "customers"}.Sanitize()
-	if err := s.Pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM "+l+"), (SELECT count(*) FROM "+f+")").Scan(&d.Live, &d.Rebuilt); err != nil {
-		return d, fmt.Errorf("count customers: %w", err)
-	}
-	rows, err := s.Pool.Query(ctx, fmt.Sprintf(`
-		SELECT coalesce(l.user_id, r.user_id), l.user_id IS NULL, r.user_id IS NULL
-		FROM %s l FULL JOIN %s r ON l.user_id = r.user_id
-		WHERE l.user_id IS NULL OR r.user_id IS NULL
-			OR ROW(l.username, l.first_name, l.last_name, l.email, l.phone, l.version)
-			IS DISTINCT FROM ROW(r.username, r.first_name, r.last_name, r.email, r.phone, r.version)
-		ORDER BY 1`, l, f))
-	if err != nil {
-		return d, fmt.Errorf("compare customers: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var noLive, noFresh bool
-		if err := rows.Scan(&id, &noLive, &noFresh); err != nil {
-			return d, fmt.Errorf("compare customers: %w", err)
-		}
-		key := fmt.Sprintf("customers %d", id)
-		switch {
-		case noLive:
-			d.Missing = append(d.Missing, key)
-		case noFresh:
-			d.Extra = append(d.Extra, key)
-		default:
-			d.Differ = append(d.Differ, key)
-		}
-	}
-	return d, rows.Err()
-}
-
-// swap moves the live customers table to the replaced schema and the
-// rebuilt one in its place, in one transaction.
-func swap(ctx context.Context, s *notify.Store, liveSchema string, o Options) error {
-	replaced := pgx.Identifier{o.Replaced}.Sanitize()
-	q := "CREATE SCHEMA IF NOT EXISTS " + replaced +
-		"; DROP TABLE IF EXISTS " + pgx.Identifier{o.Replaced, "customers"}.Sanitize() +
-		"; ALTER TABLE " + pgx.Identifier{liveSchema, "customers"}.Sanitize() + " SET SCHEMA " + replaced +
-		"; ALTER TABLE " + pgx.Identifier{o.Fresh, "customers"}.Sanitize() + " SET SCHEMA " + pgx.Identifier{liveSchema}.Sanitize()
-	if err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error { _, err := tx.Exec(ctx, q); return err }); err != nil {
-		return fmt.Errorf("swap customers table: %w", err)
-	}
-	return nil
 }
 
 func or(v, def string) string {
