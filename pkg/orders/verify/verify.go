@@ -151,31 +151,56 @@ type reserve struct {
 
 // Once checks every invariant once.
 func Once(ctx context.Context, o Options) (Report, error) {
-	var r Report
-	dbs := map[string]*pgx.Conn{}
+	c := &checker{dbs: map[string]*pgx.Conn{}}
 	defer func() {
-		for _, c := range dbs {
-			_ = c.Close(context.Background())
+		for _, conn := range c.dbs {
+			_ = conn.Close(context.Background())
 		}
 	}()
 	for name, url := range map[string]string{"payment": o.Payment, "stock": o.Stock, "delivery": o.Delivery, "saga": o.Saga, "orders": o.Orders, "notify": o.Notify} {
 		if url == "" {
 			continue
 		}
-		c, err := pgx.Connect(ctx, url)
+		conn, err := pgx.Connect(ctx, url)
 		if err != nil {
-			return r, fmt.Errorf("%s database: %w", name, err)
+			return c.r, fmt.Errorf("%s database: %w", name, err)
 		}
-		dbs[name] = c
+		c.dbs[name] = conn
 	}
-	saga := map[uuid.UUID]decision{}
-	if err := each(ctx, dbs["saga"], `SELECT order_id, user_id, amount_cents, status FROM orders`, func(row pgx.CollectableRow) error {
+	for _, check := range []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"saga", c.decisions}, {"payment", c.money}, {"stock", c.stock}, {"delivery", c.couriers},
+		{"reserves", c.reservesAgainstDecisions}, {"orders", c.ordersAgree}, {"notify", c.messages},
+	} {
+		if err := check.run(ctx); err != nil {
+			return c.r, fmt.Errorf("%s: %w", check.name, err)
+		}
+	}
+	sort.Strings(c.r.Violations)
+	return c.r, nil
+}
+
+// checker is one pass over the databases: what it read and found.
+type checker struct {
+	dbs                       map[string]*pgx.Conn
+	r                         Report
+	saga                      map[uuid.UUID]decision
+	payment, stockR, delivery map[uuid.UUID]reserve
+}
+
+// decisions reads the saga's orders: every one decided.
+func (c *checker) decisions(ctx context.Context) error {
+	c.saga = map[uuid.UUID]decision{}
+	r := &c.r
+	err := each(ctx, c.dbs["saga"], `SELECT order_id, user_id, amount_cents, status FROM orders`, func(row pgx.CollectableRow) error {
 		var id uuid.UUID
 		var d decision
 		if err := row.Scan(&id, &d.user, &d.amount, &d.status); err != nil {
 			return err
 		}
-		saga[id] = d
+		c.saga[id] = d
 		switch d.status {
 		case "confirmed":
 			r.Confirmed++
@@ -186,13 +211,16 @@ func Once(ctx context.Context, o Options) (Report, error) {
 			r.violate("order %s is still pending in the saga", id)
 		}
 		return nil
-	}); err != nil {
-		return r, fmt.Errorf("saga: %w", err)
-	}
-	r.Orders = len(saga)
+	})
+	r.Orders = len(c.saga)
+	return err
+}
 
-	// Money.
-	if err := each(ctx, dbs["payment"], `
+// money: every user's deposits are their balance, reserves and charges;
+// what was charged is what the confirmed orders cost.
+func (c *checker) money(ctx context.Context) error {
+	r := &c.r
+	if err := each(ctx, c.dbs["payment"], `
 SELECT u.user_id,
        coalesce((SELECT sum(amount_cents) FROM deposits d WHERE d.user_id = u.user_id), 0),
        coalesce((SELECT balance_cents FROM accounts a WHERE a.user_id = u.user_id), 0),
@@ -209,22 +237,22 @@ FROM (SELECT user_id FROM accounts UNION SELECT user_id FROM deposits UNION SELE
 		}
 		return nil
 	}); err != nil {
-		return r, fmt.Errorf("payment: %w", err)
+		return err
 	}
-	payment, err := reserves(ctx, dbs["payment"], `SELECT order_id, state, user_id, amount_cents FROM reserves`)
-	if err != nil {
-		return r, fmt.Errorf("payment: %w", err)
+	var err error
+	if c.payment, err = reserves(ctx, c.dbs["payment"], `SELECT order_id, state, user_id, amount_cents FROM reserves`); err != nil {
+		return err
 	}
 	charged, confirmedCost := map[int64]int64{}, map[int64]int64{}
-	for id, res := range payment {
+	for id, res := range c.payment {
 		if res.state == "charged" {
 			charged[res.user] += res.amount
 		}
-		if d, ok := saga[id]; ok && res.state == "charged" && (d.amount != res.amount || d.user != res.user) {
+		if d, ok := c.saga[id]; ok && res.state == "charged" && (d.amount != res.amount || d.user != res.user) {
 			r.violate("order %s: charged %d cents to user %d, the order is %d cents of user %d", id, res.amount, res.user, d.amount, d.user)
 		}
 	}
-	for _, d := range saga {
+	for _, d := range c.saga {
 		if d.status == "confirmed" {
 			confirmedCost[d.user] += d.amount
 		}
@@ -234,9 +262,13 @@ FROM (SELECT user_id FROM accounts UNION SELECT user_id FROM deposits UNION SELE
 			r.violate("user %d: charged %d cents, confirmed orders cost %d", u, charged[u], confirmedCost[u])
 		}
 	}
+	return nil
+}
 
-	// Stock.
-	if err := each(ctx, dbs["stock"], `
+// stock: every product's received items are in stock, reserved or shipped.
+func (c *checker) stock(ctx context.Context) error {
+	r := &c.r
+	if err := each(ctx, c.dbs["stock"], `
 SELECT p.id, p.received, p.in_stock,
        coalesce((SELECT sum(number) FROM reserves s WHERE s.product_id = p.id AND state = 'reserved'), 0),
        coalesce((SELECT sum(number) FROM reserves s WHERE s.product_id = p.id AND state = 'shipped'), 0)
@@ -251,15 +283,18 @@ FROM products p`, func(row pgx.CollectableRow) error {
 		}
 		return nil
 	}); err != nil {
-		return r, fmt.Errorf("stock: %w", err)
+		return err
 	}
-	stock, err := reserves(ctx, dbs["stock"], `SELECT order_id, state, 0, number FROM reserves`)
-	if err != nil {
-		return r, fmt.Errorf("stock: %w", err)
-	}
+	var err error
+	c.stockR, err = reserves(ctx, c.dbs["stock"], `SELECT order_id, state, 0, number FROM reserves`)
+	return err
+}
 
-	// Couriers.
-	if err := each(ctx, dbs["delivery"], `
+// couriers: no slot booked twice, a booking for every open reserve and
+// none without one.
+func (c *checker) couriers(ctx context.Context) error {
+	r := &c.r
+	if err := each(ctx, c.dbs["delivery"], `
 SELECT courier_id, slot, count(*) FROM reserves WHERE state IN ('reserved', 'assigned')
 GROUP BY courier_id, slot HAVING count(*) > 1`, func(row pgx.CollectableRow) error {
 		var courier, n int64
@@ -270,9 +305,9 @@ GROUP BY courier_id, slot HAVING count(*) > 1`, func(row pgx.CollectableRow) err
 		r.violate("courier %d booked %d times for the slot %s", courier, n, slot.UTC().Format(time.RFC3339))
 		return nil
 	}); err != nil {
-		return r, fmt.Errorf("delivery: %w", err)
+		return err
 	}
-	if err := each(ctx, dbs["delivery"], `
+	if err := each(ctx, c.dbs["delivery"], `
 SELECT r.order_id, r.state, b.order_id IS NOT NULL FROM reserves r
 LEFT JOIN bookings b ON b.order_id = r.order_id AND b.courier_id = r.courier_id AND b.slot = r.slot
 WHERE (r.state IN ('reserved', 'assigned')) <> (b.order_id IS NOT NULL)
@@ -288,99 +323,109 @@ WHERE NOT EXISTS (SELECT 1 FROM reserves r WHERE r.order_id = b.order_id AND r.s
 		r.violate("order %s: delivery reserve %s, booking held: %v", id, state, booked)
 		return nil
 	}); err != nil {
-		return r, fmt.Errorf("delivery: %w", err)
+		return err
 	}
-	if err := each(ctx, dbs["delivery"], `SELECT count(*) FROM bookings`, func(row pgx.CollectableRow) error {
+	if err := each(ctx, c.dbs["delivery"], `SELECT count(*) FROM bookings`, func(row pgx.CollectableRow) error {
 		return row.Scan(&r.Bookings)
 	}); err != nil {
-		return r, fmt.Errorf("delivery: %w", err)
+		return err
 	}
-	delivery, err := reserves(ctx, dbs["delivery"], `SELECT order_id, state, 0, 0 FROM reserves`)
-	if err != nil {
-		return r, fmt.Errorf("delivery: %w", err)
-	}
+	var err error
+	c.delivery, err = reserves(ctx, c.dbs["delivery"], `SELECT order_id, state, 0, 0 FROM reserves`)
+	return err
+}
 
-	// Each order's reserves against its decision.
+// reservesAgainstDecisions: each order's reserves agree with its decision.
+func (c *checker) reservesAgainstDecisions(context.Context) error {
 	done := map[string]string{"payment": "charged", "stock": "shipped", "delivery": "assigned"}
-	for check, rs := range map[string]map[uuid.UUID]reserve{"payment": payment, "stock": stock, "delivery": delivery} {
+	for check, rs := range map[string]map[uuid.UUID]reserve{"payment": c.payment, "stock": c.stockR, "delivery": c.delivery} {
 		for id, res := range rs {
-			d, ok := saga[id]
+			d, ok := c.saga[id]
 			switch {
 			case !ok:
-				r.violate("order %s: a %s reserve (%s) for an order the saga never saw", id, check, res.state)
+				c.r.violate("order %s: a %s reserve (%s) for an order the saga never saw", id, check, res.state)
 			case d.status != "pending" && res.state == "reserved":
-				r.violate("order %s: %s reserve still open, the order is %s", id, check, d.status)
+				c.r.violate("order %s: %s reserve still open, the order is %s", id, check, d.status)
 			case d.status == "rejected" && res.state == done[check]:
-				r.violate("order %s: rejected but %s %s", id, check, res.state)
+				c.r.violate("order %s: rejected but %s %s", id, check, res.state)
 			}
 		}
-		for id, d := range saga {
+		for id, d := range c.saga {
 			if d.status == "confirmed" && rs[id].state != done[check] {
-				r.violate("order %s: confirmed but its %s reserve is %q, want %s", id, check, rs[id].state, done[check])
+				c.r.violate("order %s: confirmed but its %s reserve is %q, want %s", id, check, rs[id].state, done[check])
 			}
 		}
 	}
+	return nil
+}
 
-	// The orders service agrees with the saga.
-	if c := dbs["orders"]; c != nil {
-		seen := map[uuid.UUID]bool{}
-		if err := each(ctx, c, `SELECT id, status FROM orders`, func(row pgx.CollectableRow) error {
-			var id uuid.UUID
-			var status string
-			if err := row.Scan(&id, &status); err != nil {
-				return err
-			}
-			seen[id] = true
-			d, ok := saga[id]
-			switch {
-			case !ok:
-				r.violate("order %s (%s in the orders service) never reached the saga", id, status)
-			case status != d.status:
-				r.violate("order %s: %s in the orders service, %s in the saga", id, status, d.status)
-			}
-			return nil
-		}); err != nil {
-			return r, fmt.Errorf("orders: %w", err)
+// ordersAgree: the orders service agrees with the saga.
+func (c *checker) ordersAgree(ctx context.Context) error {
+	conn := c.dbs["orders"]
+	if conn == nil {
+		return nil
+	}
+	seen := map[uuid.UUID]bool{}
+	if err := each(ctx, conn, `SELECT id, status FROM orders`, func(row pgx.CollectableRow) error {
+		var id uuid.UUID
+		var status string
+		if err := row.Scan(&id, &status); err != nil {
+			return err
 		}
-		for id := range saga {
-			if !seen[id] {
-				r.violate("order %s is in the saga but not in the orders service", id)
-			}
+		seen[id] = true
+		d, ok := c.saga[id]
+		switch {
+		case !ok:
+			c.r.violate("order %s (%s in the orders service) never reached the saga", id, status)
+		case status != d.status:
+			c.r.violate("order %s: %s in the orders service, %s in the saga", id, status, d.status)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for id := range c.saga {
+		if !seen[id] {
+			c.r.violate("order %s is in the saga but not in the orders service", id)
 		}
 	}
+	return nil
+}
 
-	// Exactly one message per decided order.
-	if c := dbs["notify"]; c != nil {
-		seen := map[uuid.UUID]bool{}
-		if err := each(ctx, c, `SELECT order_id, decision, text IS NOT NULL FROM notifications`, func(row pgx.CollectableRow) error {
-			var id uuid.UUID
-			var decision string
-			var written bool
-			if err := row.Scan(&id, &decision, &written); err != nil {
-				return err
-			}
-			seen[id] = true
-			d, ok := saga[id]
-			switch {
-			case !ok || d.status == "pending":
-				r.violate("order %s: a message (%s) for an order not decided", id, decision)
-			case decision != d.status:
-				r.violate("order %s: the message says %s, the saga %s", id, decision, d.status)
-			case !written:
-				r.violate("order %s: its message is not written yet", id)
-			}
-			return nil
-		}); err != nil {
-			return r, fmt.Errorf("notify: %w", err)
+// messages: exactly one message per decided order.
+func (c *checker) messages(ctx context.Context) error {
+	conn := c.dbs["notify"]
+	if conn == nil {
+		return nil
+	}
+	seen := map[uuid.UUID]bool{}
+	if err := each(ctx, conn, `SELECT order_id, decision, text IS NOT NULL FROM notifications`, func(row pgx.CollectableRow) error {
+		var id uuid.UUID
+		var decision string
+		var written bool
+		if err := row.Scan(&id, &decision, &written); err != nil {
+			return err
 		}
-		for id, d := range saga {
-			if d.status != "pending" && !seen[id] {
-				r.violate("order %s is %s but has no message", id, d.status)
-			}
+		seen[id] = true
+		d, ok := c.saga[id]
+		switch {
+		case !ok || d.status == "pending":
+			c.r.violate("order %s: a message (%s) for an order not decided", id, decision)
+		case decision != d.status:
+			c.r.violate("order %s: the message says %s, the saga %s", id, decision, d.status)
+		case !written:
+			c.r.violate("order %s: its message is not written yet", id)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for id, d := range c.saga {
+		if d.status != "pending" && !seen[id] {
+			c.r.violate("order %s is %s but has no message", id, d.status)
 		}
 	}
-	sort.Strings(r.Violations)
-	return r, nil
+	return nil
 }
 
 // each calls fn for every row of sql. A table that does not exist reads
