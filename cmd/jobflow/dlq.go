@@ -159,20 +159,7 @@ func runDLQ(ctx context.Context, args []string, out io.Writer) error {
 	}
 	switch args[0] {
 	case "list":
-		letters, err := dlq.Read(ctx, src, flt, f.limit)
-		if err != nil {
-			return err
-		}
-		if f.asJSON {
-			return writeLetters(out, letters)
-		}
-		tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "LETTER\tTIME\tSTATUS\tTYPE\tID\tDESTINATION\tANSWER")
-		for _, l := range letters {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", l.Ref, l.Time.UTC().Format(time.RFC3339), l.Status,
-				l.Event.Type(), l.Event.ID(), l.Destination, oneLine(l.AnswerText(), 60))
-		}
-		return tw.Flush()
+		return dlqList(ctx, out, f, src, flt)
 	case "show":
 		if len(flt.Refs) == 0 {
 			return usageError(dlqUsage)
@@ -186,44 +173,68 @@ func runDLQ(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return writeLetters(out, letters)
 	case "redrive":
-		if len(flt.Refs) == 0 && !f.all {
-			return errors.New("redrive: name the letters, or --all to redrive every letter the filters match")
-		}
-		p, err := f.policy()
-		if err != nil {
-			return err
-		}
-		letters, err := dlq.Read(ctx, src, flt, f.limit)
-		if err != nil {
-			return err
-		}
-		r, err := dlq.NewRedriver(src.Brokers, p)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		var failed int
-		for _, l := range letters {
-			res, err := r.Redrive(ctx, l)
-			switch {
-			case err != nil:
-				failed++
-				fmt.Fprintf(out, "%s\terror\t%v\n", l.Ref, err)
-			case res.Outcome == dlq.DeadLettered:
-				failed++
-				fmt.Fprintf(out, "%s\tdead-lettered again as %s\tstatus %d\t%s\n", l.Ref, res.NewLetter, res.Status, res.Err)
-			default:
-				fmt.Fprintf(out, "%s\t%s\tstatus %d\n", l.Ref, res.Outcome, res.Status)
-			}
-		}
-		fmt.Fprintf(out, "redriven %d, delivered %d, not delivered %d\n", len(letters), len(letters)-failed, failed)
-		if failed > 0 {
-			return errPartial
-		}
-		return nil
+		return dlqRedrive(ctx, out, f, src, flt)
 	default:
 		return usageError(dlqUsage)
 	}
+}
+
+// dlqList prints the letters the filter matches, a line each (or JSON).
+func dlqList(ctx context.Context, out io.Writer, f *dlqFlags, src dlq.Source, flt dlq.Filter) error {
+	letters, err := dlq.Read(ctx, src, flt, f.limit)
+	if err != nil {
+		return err
+	}
+	if f.asJSON {
+		return writeLetters(out, letters)
+	}
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LETTER\tTIME\tSTATUS\tTYPE\tID\tDESTINATION\tANSWER")
+	for _, l := range letters {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", l.Ref, l.Time.UTC().Format(time.RFC3339), l.Status,
+			l.Event.Type(), l.Event.ID(), l.Destination, oneLine(l.AnswerText(), 60))
+	}
+	return tw.Flush()
+}
+
+// dlqRedrive redelivers the letters named (or all the filter matches) with
+// the delivery rules; errPartial when some are dead-lettered again.
+func dlqRedrive(ctx context.Context, out io.Writer, f *dlqFlags, src dlq.Source, flt dlq.Filter) error {
+	if len(flt.Refs) == 0 && !f.all {
+		return errors.New("redrive: name the letters, or --all to redrive every letter the filters match")
+	}
+	p, err := f.policy()
+	if err != nil {
+		return err
+	}
+	letters, err := dlq.Read(ctx, src, flt, f.limit)
+	if err != nil {
+		return err
+	}
+	r, err := dlq.NewRedriver(src.Brokers, p)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	var failed int
+	for _, l := range letters {
+		res, err := r.Redrive(ctx, l)
+		switch {
+		case err != nil:
+			failed++
+			fmt.Fprintf(out, "%s\terror\t%v\n", l.Ref, err)
+		case res.Outcome == dlq.DeadLettered:
+			failed++
+			fmt.Fprintf(out, "%s\tdead-lettered again as %s\tstatus %d\t%s\n", l.Ref, res.NewLetter, res.Status, res.Err)
+		default:
+			fmt.Fprintf(out, "%s\t%s\tstatus %d\n", l.Ref, res.Outcome, res.Status)
+		}
+	}
+	fmt.Fprintf(out, "redriven %d, delivered %d, not delivered %d\n", len(letters), len(letters)-failed, failed)
+	if failed > 0 {
+		return errPartial
+	}
+	return nil
 }
 
 // letterJSON is a letter as show and list --json print it.
