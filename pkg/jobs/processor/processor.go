@@ -16,6 +16,7 @@ import (
 
 	"github.com/jobflow/jobflow/pkg/config/client"
 	"github.com/jobflow/jobflow/pkg/jobs/job"
+	"github.com/jobflow/jobflow/pkg/jobs/limits"
 	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
 )
@@ -45,12 +46,7 @@ const (
 
 // Live is the processor's limits as live configuration, the environment's
 // values their defaults.
-type Live struct {
-	client      *client.Client
-	maxSleep    *client.Var[time.Duration]
-	maxDataSize *client.Var[int64]
-	running     *client.Running
-}
+type Live = limits.Live
 
 // firstValuesWait is how long a starting instance waits (not ready) for
 // its live values before it takes jobs with the environment's.
@@ -58,21 +54,7 @@ const firstValuesWait = 2 * time.Second
 
 // NewLive binds the limits to c (not yet running).
 func NewLive(c *client.Client, cfg Config) *Live {
-	return &Live{
-		client: c,
-		maxSleep: client.Bind(c, LiveMaxSleep, cfg.MaxSleep, func(d time.Duration) error {
-			if d < 0 {
-				return fmt.Errorf("max-sleep %s: want 0 or more", d)
-			}
-			return nil
-		}),
-		maxDataSize: client.Bind(c, LiveMaxDataSize, cfg.MaxDataSize, func(n int64) error {
-			if n < 0 {
-				return fmt.Errorf("max-data-size %d: want 0 or more", n)
-			}
-			return nil
-		}),
-	}
+	return limits.New(c, "jobs/processor", cfg.MaxSleep, cfg.MaxDataSize)
 }
 
 // New returns a processor configured from PROCESSOR_*, its limits live
@@ -91,18 +73,13 @@ func New() (*Processor, error) {
 
 // Start follows the live limits.
 func (p *Processor) Start(context.Context, map[string]string) error {
-	if p.Live == nil {
-		return nil
-	}
-	p.Live.running = p.Live.client.Start()
+	p.Live.Start()
 	return nil
 }
 
 // Stop ends the subscription.
 func (p *Processor) Stop(context.Context) error {
-	if p.Live != nil {
-		p.Live.running.Stop()
-	}
+	p.Live.Stop()
 	return nil
 }
 
@@ -110,15 +87,12 @@ func (p *Processor) Stop(context.Context) error {
 // live limits arrived (or firstValuesWait passed, or there is no service),
 // so a job is not judged by the environment's limits for want of a moment.
 func (p *Processor) Ready(context.Context) (bool, error) {
-	return p.Live == nil || p.Live.running.Settled(firstValuesWait), nil
+	return p.Live.Settled(firstValuesWait), nil
 }
 
 // limits are the limits in force now.
 func (p *Processor) limits() (maxSleep time.Duration, maxDataSize int64) {
-	if p.Live == nil {
-		return p.MaxSleep, p.MaxDataSize
-	}
-	return p.Live.maxSleep.Load(), p.Live.maxDataSize.Load()
+	return p.Live.Load(p.MaxSleep, p.MaxDataSize)
 }
 
 // Handle takes a job.created event. A job that asks too much ends as

@@ -41,7 +41,7 @@ func (l *Logic) Create(req job.Request, id uuid.UUID) (job.Job, event.Event, err
 		ID: id, Status: job.StatusCreate, CreateDate: l.Now().UTC().Truncate(time.Millisecond),
 		Sleep: l.DefaultSleep.Milliseconds(), DataSize: l.DefaultDataSize,
 	}
-	maxSleep, maxDataSize := l.Live.limits(l.Config)
+	maxSleep, maxDataSize := l.Live.Load(l.MaxSleep, l.MaxDataSize)
 	if req.Sleep != nil {
 		if *req.Sleep < 0 || *req.Sleep > maxSleep.Milliseconds() {
 			return j, event.Event{}, fn.Invalidf("sleep %d ms: want 0 to %d", *req.Sleep, maxSleep.Milliseconds())
