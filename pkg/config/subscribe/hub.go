@@ -110,9 +110,11 @@ func (h *hub) park(p *parkedSub) {
 func (h *hub) run() {
 	heartbeat := time.NewTicker(h.opts.Heartbeat)
 	defer heartbeat.Stop()
+	beat := false
 	for {
 		changed := h.table.Changed()
-		h.round(false)
+		h.round(beat)
+		beat = false
 		select {
 		case <-h.ctx.Done():
 			h.closeAll()
@@ -121,7 +123,7 @@ func (h *hub) run() {
 		case <-changed:
 		case <-h.poke:
 		case <-heartbeat.C:
-			h.round(true)
+			beat = true
 		}
 	}
 }
