@@ -191,6 +191,24 @@ func (f *flow) subscribe(keys string, lastID int64) *stream {
 	return s
 }
 
+// holds waits until config-subscribe's snapshot of every key has n values.
+func (f *flow) holds(t testing.TB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		all := f.subscribe("*", 0)
+		snap := all.until(t, "ready")
+		all.cancel()
+		if len(snap)-1 == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the service holds %s, want %d values", names(snap), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // until reads events (skipping heartbeats) up to the first of kind stop.
 func (s *stream) until(t testing.TB, stop string) []sseEvent {
 	t.Helper()
@@ -242,6 +260,7 @@ func TestPushSubscribeResumeAndReset(t *testing.T) {
 		t.Fatalf("first sync: %+v", first)
 	}
 
+	f.holds(t, 3) // the service may apply the seed's records one by one: take the snapshot after the last
 	sub := f.subscribe("jobs/*", 0)
 	snap := sub.until(t, "ready")
 	if got := names(snap); got != `value:jobs/processor/max-sleep="30s" value:jobs/receiver/limits={"max_sleep":"10s"} ready` {
