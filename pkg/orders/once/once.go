@@ -4,6 +4,10 @@
 // processed_events table, with the events it answered. A redelivery, a
 // replay of the topic or a duplicate sent by anyone changes nothing and is
 // answered with the same events as the first time.
+//
+// Concurrent events share their transaction (group commit, see
+// Committer): each runs under its own savepoint, so its failure is its
+// own, and one COMMIT (one fsync) makes the whole group durable.
 package once
 
 import (
@@ -14,7 +18,6 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Schema creates the processed_events table; a service adds it to its own
@@ -31,27 +34,26 @@ CREATE TABLE IF NOT EXISTS processed_events (
 CREATE INDEX IF NOT EXISTS processed_events_at ON processed_events USING brin (processed_at);`
 
 // Effect applies an event's effect inside tx and returns the events it
-// answers with (none is fine). An error rolls the whole transaction back,
-// the record of the event included, so the event can be delivered again.
+// answers with (none is fine). An error rolls back what the effect did and
+// the record of the event (its savepoint), so the event can be delivered
+// again; the other events of its group commit are not touched. It must not
+// commit or roll back tx itself, and ctx is the group's, not the caller's.
 type Effect func(ctx context.Context, tx pgx.Tx) ([]event.Event, error)
 
-// Result of Do.
+// Result of Committer.Do.
 type Result struct {
 	Replies   []event.Event // the answer: this time's, or the first time's for a duplicate
 	Duplicate bool          // the event had been handled before; the effect did not run
 }
 
-// Do handles in exactly once: in one transaction it records (source, id)
-// of in, runs effect and stores its replies. When in was handled before,
-// effect does not run and the stored replies are returned. Two deliveries
-// of one event at the same time are serialised by the primary key: the
-// second waits for the first to commit, then sees it.
-func Do(ctx context.Context, pool *pgxpool.Pool, in event.Event, effect Effect) (Result, error) {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return Result{}, fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
+// apply handles in exactly once inside tx (a savepoint of a group
+// commit): it records (source, id) of in, runs effect and stores its
+// replies. When in was handled before, effect does not run and the stored
+// replies are returned. Two deliveries of one event at the same time are
+// serialised by the primary key: the second waits for the first's
+// transaction to end, then sees its row (at once when both are in one
+// transaction).
+func apply(ctx context.Context, tx pgx.Tx, in event.Event, effect Effect) (Result, error) {
 	tag, err := tx.Exec(ctx,
 		`INSERT INTO processed_events (source, id, type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
 		in.Source(), in.ID(), in.Type())
@@ -75,9 +77,6 @@ func Do(ctx context.Context, pool *pgxpool.Pool, in event.Event, effect Effect) 
 			in.Source(), in.ID(), raw); err != nil {
 			return Result{}, fmt.Errorf("store replies: %w", err)
 		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return Result{}, fmt.Errorf("commit: %w", err)
 	}
 	return Result{Replies: replies}, nil
 }

@@ -18,7 +18,7 @@ import (
 func openDB(t *testing.T) *pgxpool.Pool {
 	t.Helper()
 	db, err := pgdb.Open(context.Background(), "once test database", testenv.PostgresDB(t),
-		once.Schema+`CREATE TABLE IF NOT EXISTS effects (n bigint NOT NULL);`)
+		once.Schema+`CREATE TABLE IF NOT EXISTS effects (n bigint NOT NULL, tx bigint NOT NULL DEFAULT txid_current());`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,6 +40,7 @@ func in(id string) event.Event {
 func TestDuplicatesChangeNothing(t *testing.T) {
 	ctx := context.Background()
 	pool := openDB(t)
+	c := once.NewCommitter(pool, "test", once.Config{Batch: 64})
 	effect := func(ctx context.Context, tx pgx.Tx) ([]event.Event, error) {
 		if _, err := tx.Exec(ctx, `INSERT INTO effects VALUES (1)`); err != nil {
 			return nil, err
@@ -54,7 +55,7 @@ func TestDuplicatesChangeNothing(t *testing.T) {
 	errs := make([]error, 20)
 	for i := range results {
 		wg.Add(1)
-		go func() { defer wg.Done(); results[i], errs[i] = once.Do(ctx, pool, in("a"), effect) }()
+		go func() { defer wg.Done(); results[i], errs[i] = c.Do(ctx, in("a"), effect) }()
 	}
 	wg.Wait()
 	firsts := 0
@@ -75,18 +76,18 @@ func TestDuplicatesChangeNothing(t *testing.T) {
 	}
 
 	boom := errors.New("boom")
-	if _, err := once.Do(ctx, pool, in("b"), func(context.Context, pgx.Tx) ([]event.Event, error) { return nil, boom }); !errors.Is(err, boom) {
+	if _, err := c.Do(ctx, in("b"), func(context.Context, pgx.Tx) ([]event.Event, error) { return nil, boom }); !errors.Is(err, boom) {
 		t.Fatalf("failed effect: %v", err)
 	}
-	r, err := once.Do(ctx, pool, in("b"), effect)
+	r, err := c.Do(ctx, in("b"), effect)
 	if err != nil || r.Duplicate {
 		t.Fatalf("after a failed attempt the event must run again: %+v %v", r, err)
 	}
-	r, err = once.Do(ctx, pool, in("c"), func(context.Context, pgx.Tx) ([]event.Event, error) { return nil, nil })
+	r, err = c.Do(ctx, in("c"), func(context.Context, pgx.Tx) ([]event.Event, error) { return nil, nil })
 	if err != nil || r.Duplicate || len(r.Replies) != 0 {
 		t.Fatalf("no replies: %+v %v", r, err)
 	}
-	if r, err = once.Do(ctx, pool, in("c"), effect); err != nil || !r.Duplicate || len(r.Replies) != 0 {
+	if r, err = c.Do(ctx, in("c"), effect); err != nil || !r.Duplicate || len(r.Replies) != 0 {
 		t.Fatalf("duplicate of an event without replies: %+v %v", r, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/jobflow/jobflow/pkg/orders/auth"
+	"github.com/jobflow/jobflow/pkg/orders/once"
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
 	"github.com/jobflow/jobflow/pkg/runtime/pgdb"
 )
@@ -56,6 +57,10 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	if err != nil {
 		return err
 	}
+	var commit once.Config
+	if err := fn.Process("", &commit); err != nil {
+		return err
+	}
 	db, err := pgdb.Open(ctx, f.spec.Name+" database", url, Schema+f.spec.Schema)
 	if err != nil {
 		return err
@@ -67,7 +72,7 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	}
 	mux := http.NewServeMux()
 	svc.Routes(mux)
-	f.DB, f.handler, f.api = db, NewHandler(db.Pool, svc), tokens.Middleware(mux)
+	f.DB, f.handler, f.api = db, NewHandler(db.Pool, svc, commit), tokens.Middleware(mux)
 	return nil
 }
 

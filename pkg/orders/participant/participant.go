@@ -51,13 +51,14 @@ type Ledger interface {
 
 // Handler is a participant's CloudEvent logic over a Ledger.
 type Handler struct {
-	pool   *pgxpool.Pool
+	once   *once.Committer
 	ledger Ledger
 }
 
-// NewHandler handles events for ledger with the database pool.
-func NewHandler(pool *pgxpool.Pool, ledger Ledger) *Handler {
-	return &Handler{pool: pool, ledger: ledger}
+// NewHandler handles events for ledger with the database pool, grouping
+// concurrent events into one transaction as cfg says.
+func NewHandler(pool *pgxpool.Pool, ledger Ledger, cfg once.Config) *Handler {
+	return &Handler{once: once.NewCommitter(pool, string(ledger.Check()), cfg), ledger: ledger}
 }
 
 // Handle takes order.placed, .confirmed or .rejected and returns the
@@ -92,7 +93,7 @@ func (h *Handler) Handle(ctx context.Context, in event.Event) (*event.Event, err
 		return nil, fn.Invalidf("%s takes %s, %s and %s, not %q", h.ledger.Check(),
 			events.TypePlaced, events.TypeConfirmed, events.TypeRejected, in.Type())
 	}
-	res, err := once.Do(ctx, h.pool, in, effect)
+	res, err := h.once.Do(ctx, in, effect)
 	if err != nil {
 		return nil, fn.Unavailable(fmt.Errorf("%s: %w", h.ledger.Check(), err))
 	}

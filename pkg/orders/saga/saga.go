@@ -65,12 +65,14 @@ type Config struct {
 	Deadline       time.Duration `envconfig:"ORDERS_DEADLINE" default:"5s" desc:"longest an order stays pending after placed_at (an earlier deadline in order.placed wins); then it is rejected (timeout)"`
 	RepublishAfter time.Duration `envconfig:"SAGA_REPUBLISH_AFTER" default:"10s" desc:"a decision not seen back through the broker after this long is emitted again"`
 	SweepLimit     int           `envconfig:"SAGA_SWEEP_LIMIT" default:"1000" desc:"most orders a sweep times out or republishes at once"`
+	once.Config                  // ORDERS_COMMIT_BATCH: the group commit
 }
 
 // Saga is the orchestrator's handler (a fn.Handler with a lifecycle).
 type Saga struct {
 	cfg            Config
 	pgdb.Lifecycle // the saga database
+	once           *once.Committer
 	now            func() time.Time
 }
 
@@ -89,7 +91,7 @@ func (s *Saga) Start(ctx context.Context, _ map[string]string) error {
 	if err != nil {
 		return err
 	}
-	s.DB = db
+	s.DB, s.once = db, once.NewCommitter(db.Pool, "saga", s.cfg.Config)
 	return nil
 }
 
@@ -120,7 +122,10 @@ func (s *Saga) Handle(ctx context.Context, in event.Event) ([]fn.Output, error) 
 		}
 		effect = func(ctx context.Context, tx pgx.Tx) ([]event.Event, error) { return s.validated(ctx, tx, v) }
 	case events.TypeConfirmed, events.TypeRejected:
-		return nil, s.seenBack(ctx, in)
+		var err error
+		if effect, err = s.seenBack(in); err != nil {
+			return nil, err
+		}
 	case PingType:
 		outs, err := s.Sweep(ctx)
 		if err != nil {
@@ -131,7 +136,7 @@ func (s *Saga) Handle(ctx context.Context, in event.Event) ([]fn.Output, error) 
 		return nil, fn.Invalidf("the saga takes %s, %s, its decisions and %s, not %q",
 			events.TypePlaced, events.TypeValidated, PingType, in.Type())
 	}
-	res, err := once.Do(ctx, s.DB.Pool, in, effect)
+	res, err := s.once.Do(ctx, in, effect)
 	if err != nil {
 		return nil, fn.Unavailable(fmt.Errorf("saga: %w", err))
 	}
@@ -241,19 +246,24 @@ RETURNING user_id, amount_cents, decided_at`, order, status, reasons).Scan(&d.Us
 	return []event.Event{e}, nil
 }
 
-// seenBack marks a decision as published: it went through the broker.
-func (s *Saga) seenBack(ctx context.Context, in event.Event) error {
+// seenBack is the effect of a decision coming back: it marks the
+// decision published (it went through the broker). It runs in the group
+// commit like every other input, so it costs no commit of its own.
+func (s *Saga) seenBack(in event.Event) (once.Effect, error) {
 	if in.Source() != events.SourceSaga {
-		return fn.Invalidf("a decision from %q: only the saga (%s) decides", in.Source(), events.SourceSaga)
+		return nil, fn.Invalidf("a decision from %q: only the saga (%s) decides", in.Source(), events.SourceSaga)
 	}
 	var d events.Decided
 	if err := events.Decode(in, in.Type(), &d); err != nil {
-		return fn.Invalid(err)
+		return nil, fn.Invalid(err)
 	}
-	if _, err := s.DB.Pool.Exec(ctx, `UPDATE orders SET published = true WHERE order_id = $1 AND status <> 'pending' AND NOT published`, d.OrderID); err != nil {
-		return fn.Unavailable(fmt.Errorf("mark %s published: %w", d.OrderID, err))
-	}
-	return nil
+	return func(ctx context.Context, tx pgx.Tx) ([]event.Event, error) {
+		_, err := tx.Exec(ctx, `UPDATE orders SET published = true WHERE order_id = $1 AND status <> 'pending' AND NOT published`, d.OrderID)
+		if err != nil {
+			return nil, fmt.Errorf("mark %s published: %w", d.OrderID, err)
+		}
+		return nil, nil
+	}, nil
 }
 
 // Sweep rejects the pending orders past their deadline (timeout, naming

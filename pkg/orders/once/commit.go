@@ -1,0 +1,214 @@
+package once
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jobflow/jobflow/pkg/runtime/metrics"
+)
+
+// Config of a service's group commit.
+type Config struct {
+	Batch int `envconfig:"ORDERS_COMMIT_BATCH" default:"64" desc:"most events an orders service (payment, stock, delivery, saga) handles in one PostgreSQL transaction (group commit); 1: a transaction per event"`
+}
+
+// BatchTimeout bounds one group's transaction: past it the group fails
+// (its callers get an error, their events are delivered again) rather than
+// stalling every event of the service behind a stuck connection.
+const BatchTimeout = time.Minute
+
+var (
+	batchSize = metrics.NewHistogram("orders_commit_batch_size",
+		"Events handled in one PostgreSQL transaction (group commit) by an orders service.",
+		[]float64{1, 2, 4, 8, 16, 32, 64, 128, 256}, "service")
+	batchFailed = metrics.NewCounter("orders_commit_batch_failures_total",
+		"Group commits that failed as a whole (begin, savepoint or commit error): every event of the group is delivered again.",
+		"service")
+)
+
+// Committer runs Do calls in groups: concurrent calls queue, one
+// goroutine takes what is queued (at most Config.Batch) and runs them in
+// one transaction, each under its own savepoint, then commits once and
+// releases every caller with its own Result. What arrives while a group
+// commits makes the next group; there is no waiting for more (a lone event
+// commits at once).
+//
+// One group at a time per Committer: the effects' locks (advisory locks on
+// orders, row locks) accumulate until the commit, and two groups of one
+// process would wait on each other's. Groups of two processes (instances
+// of one function) can deadlock; PostgreSQL then fails one statement after
+// deadlock_timeout, only that event's savepoint rolls back and its caller
+// gets the error (the event is delivered again), the rest of its group
+// commits. The calls of a group run in the order of their partitionkey
+// (then source, id), so locks per order are taken in one order everywhere.
+type Committer struct {
+	pool    *pgxpool.Pool
+	service string // the metrics' label
+	max     int
+
+	mu      sync.Mutex
+	queue   []*call
+	running bool
+
+	batches, calls, failed atomic.Int64
+}
+
+// NewCommitter groups the calls of service (a metrics label) on pool.
+func NewCommitter(pool *pgxpool.Pool, service string, cfg Config) *Committer {
+	return &Committer{pool: pool, service: service, max: max(cfg.Batch, 1)}
+}
+
+type call struct {
+	ctx    context.Context
+	in     event.Event
+	effect Effect
+	res    Result
+	err    error
+	done   chan struct{}
+}
+
+// Do handles in exactly once, in a group with the calls that queue
+// meanwhile: it records (source, id) of in, runs effect and stores its
+// replies; when in was handled before (also earlier in the same group),
+// effect does not run and the stored replies are returned. An error of
+// effect is this call's alone; a failed commit fails every call of the
+// group. When ctx ends first, Do returns its error, but a group that has
+// already taken the call may still commit it (a redelivery is then a
+// duplicate): ctx never reaches the group's transaction.
+func (c *Committer) Do(ctx context.Context, in event.Event, effect Effect) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	k := &call{ctx: ctx, in: in, effect: effect, done: make(chan struct{})}
+	c.mu.Lock()
+	c.queue = append(c.queue, k)
+	if !c.running {
+		c.running = true
+		go c.run()
+	}
+	c.mu.Unlock()
+	select {
+	case <-k.done:
+		return k.res, k.err
+	case <-ctx.Done():
+		return Result{}, fmt.Errorf("event %s/%s: %w (it may still commit with its group)", in.Source(), in.ID(), context.Cause(ctx))
+	}
+}
+
+// run commits groups until the queue is empty.
+func (c *Committer) run() {
+	for {
+		c.mu.Lock()
+		n := min(len(c.queue), c.max)
+		if n == 0 {
+			c.running = false
+			c.queue = nil
+			c.mu.Unlock()
+			return
+		}
+		group := slices.Clone(c.queue[:n])
+		c.queue = slices.Delete(c.queue, 0, n)
+		c.mu.Unlock()
+		c.commit(group)
+	}
+}
+
+// commit runs group in one transaction and releases its callers.
+func (c *Committer) commit(group []*call) {
+	live := make([]*call, 0, len(group))
+	for _, k := range group {
+		if err := k.ctx.Err(); err != nil {
+			k.err = err // its caller has gone: the event is not run
+			close(k.done)
+			continue
+		}
+		live = append(live, k)
+	}
+	if len(live) == 0 {
+		return
+	}
+	slices.SortStableFunc(live, func(a, b *call) int {
+		return cmp.Or(cmp.Compare(key(a.in), key(b.in)), cmp.Compare(a.in.Source(), b.in.Source()), cmp.Compare(a.in.ID(), b.in.ID()))
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), BatchTimeout)
+	defer cancel()
+	err := c.inTx(ctx, live)
+	c.batches.Add(1)
+	c.calls.Add(int64(len(live)))
+	batchSize.WithLabelValues(c.service).Observe(float64(len(live)))
+	if err != nil {
+		c.failed.Add(1)
+		batchFailed.WithLabelValues(c.service).Inc()
+		err = fmt.Errorf("%s: group of %d events: %w", c.service, len(live), err)
+	}
+	for _, k := range live {
+		if err != nil {
+			k.res, k.err = Result{}, err
+		}
+		close(k.done)
+	}
+}
+
+func key(e event.Event) string {
+	k, _ := e.Extensions()["partitionkey"].(string)
+	return k
+}
+
+// inTx runs every call under its own savepoint of one transaction and
+// commits it. An error is the whole group's.
+func (c *Committer) inTx(ctx context.Context, group []*call) error {
+	tx, err := c.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	for _, k := range group {
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("savepoint: %w", err)
+		}
+		k.res, k.err = apply(ctx, sp, k.in, k.effect)
+		if k.err != nil {
+			k.res = Result{}
+			if err := sp.Rollback(ctx); err != nil {
+				return fmt.Errorf("roll back to the savepoint of %s/%s: %w", k.in.Source(), k.in.ID(), errors.Join(err, k.err))
+			}
+			continue
+		}
+		if err := sp.Commit(ctx); err != nil {
+			return fmt.Errorf("release the savepoint of %s/%s: %w", k.in.Source(), k.in.ID(), err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Stats are what a Committer did so far.
+type Stats struct {
+	Batches int64 // transactions run (committed or failed)
+	Calls   int64 // calls run in them
+	Failed  int64 // transactions that failed as a whole
+}
+
+// Stats says what c did so far.
+func (c *Committer) Stats() Stats {
+	return Stats{Batches: c.batches.Load(), Calls: c.calls.Load(), Failed: c.failed.Load()}
+}
+
+// Queued is the number of calls waiting for the next group.
+func (c *Committer) Queued() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queue)
+}
