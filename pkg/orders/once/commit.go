@@ -35,6 +35,11 @@ var (
 		"service")
 )
 
+// groupLock is the advisory lock (the two-int key space, apart from the
+// one-bigint keys of the orders' locks) that a group holds from its start
+// to its end, so groups of a service's instances run one at a time.
+var groupLock = [2]int32{0x6a6f62, 0x6f6e6365} // "job", "once"
+
 // Committer runs Do calls in groups: concurrent calls queue, one
 // goroutine takes what is queued (at most Config.Batch) and runs them in
 // one transaction, each under its own savepoint, then commits once and
@@ -42,14 +47,19 @@ var (
 // commits makes the next group; there is no waiting for more (a lone event
 // commits at once).
 //
-// One group at a time per Committer: the effects' locks (advisory locks on
-// orders, row locks) accumulate until the commit, and two groups of one
-// process would wait on each other's. Groups of two processes (instances
-// of one function) can deadlock; PostgreSQL then fails one statement after
-// deadlock_timeout, only that event's savepoint rolls back and its caller
-// gets the error (the event is delivered again), the rest of its group
-// commits. The calls of a group run in the order of their partitionkey
-// (then source, id), so locks per order are taken in one order everywhere.
+// One group at a time per database: the effects' locks (advisory locks on
+// orders, row locks on accounts, products, slots) accumulate until the
+// commit, in whatever order the group's events come, so two groups at once
+// would wait on each other and, taking two rows in opposite orders,
+// deadlock (PostgreSQL breaks that only after deadlock_timeout, 1 s). So a
+// group first takes one advisory lock of the database (groupLock): groups
+// of one process, and of every instance of the function, run one after the
+// other, and never deadlock with each other. A statement outside the
+// groups (an API call, the saga's sweep) takes its rows in one statement or
+// skips locked ones. Should a deadlock still occur, PostgreSQL fails one
+// statement: only that event's savepoint rolls back and its caller gets the
+// error (the event is delivered again). The calls of a group run in the
+// order of their partitionkey (then source, id).
 type Committer struct {
 	pool    *pgxpool.Pool
 	service string // the metrics' label
@@ -171,6 +181,9 @@ func (c *Committer) inTx(ctx context.Context, group []*call) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, groupLock[0], groupLock[1]); err != nil {
+		return fmt.Errorf("group lock: %w", err)
+	}
 	for _, k := range group {
 		sp, err := tx.Begin(ctx)
 		if err != nil {

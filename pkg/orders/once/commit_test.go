@@ -256,3 +256,45 @@ func TestCancelledCallerDoesNotPoisonTheGroup(t *testing.T) {
 		t.Fatalf("redelivery of the late caller's event: %+v %v", r, err)
 	}
 }
+
+// TestGroupsOfTwoInstancesDoNotDeadlock: two committers on one database
+// (two instances of a function) whose groups take two rows in opposite
+// orders: the groups run one after the other, so neither fails (without
+// the group lock PostgreSQL detects a deadlock and fails one of them).
+func TestGroupsOfTwoInstancesDoNotDeadlock(t *testing.T) {
+	pool := openDB(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE accounts (id int PRIMARY KEY); INSERT INTO accounts VALUES (1), (2)`); err != nil {
+		t.Fatal(err)
+	}
+	a := once.NewCommitter(pool, "a", once.Config{Batch: 64})
+	b := once.NewCommitter(pool, "b", once.Config{Batch: 64})
+	aHolds, bHolds := make(chan struct{}), make(chan struct{})
+	lock := func(ctx context.Context, tx pgx.Tx, id int) error {
+		_, err := tx.Exec(ctx, `SELECT id FROM accounts WHERE id = $1 FOR UPDATE`, id)
+		return err
+	}
+	// Each takes its first row, waits (a while at most) for the other to
+	// hold its own, then takes the other's.
+	crossing := func(first, second int, mine, theirs chan struct{}) once.Effect {
+		return func(ctx context.Context, tx pgx.Tx) ([]event.Event, error) {
+			if err := lock(ctx, tx, first); err != nil {
+				return nil, err
+			}
+			close(mine)
+			select {
+			case <-theirs:
+			case <-time.After(3 * time.Second):
+			}
+			return nil, lock(ctx, tx, second)
+		}
+	}
+	errs := make(chan error, 2)
+	go func() { _, err := a.Do(ctx, in("a"), crossing(1, 2, aHolds, bHolds)); errs <- err }()
+	go func() { _, err := b.Do(ctx, in("b"), crossing(2, 1, bHolds, aHolds)); errs <- err }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("groups of two instances: %v", err)
+		}
+	}
+}
