@@ -30,6 +30,9 @@ var (
 	batchSize = metrics.NewHistogram("orders_commit_batch_size",
 		"Events handled in one PostgreSQL transaction (group commit) by an orders service.",
 		[]float64{1, 2, 4, 8, 16, 32, 64, 128, 256}, "service")
+	batchSeconds = metrics.NewHistogram("orders_commit_batch_duration_seconds",
+		"Time of one group commit of an orders service, from BEGIN to COMMIT (its events run one after the other).",
+		[]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}, "service")
 	batchFailed = metrics.NewCounter("orders_commit_batch_failures_total",
 		"Group commits that failed as a whole (begin, savepoint or commit error): every event of the group is delivered again.",
 		"service")
@@ -151,7 +154,9 @@ func (c *Committer) commit(group []*call) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), BatchTimeout)
 	defer cancel()
+	began := time.Now()
 	err := c.inTx(ctx, live)
+	batchSeconds.WithLabelValues(c.service).Observe(time.Since(began).Seconds())
 	c.batches.Add(1)
 	c.calls.Add(int64(len(live)))
 	batchSize.WithLabelValues(c.service).Observe(float64(len(live)))
