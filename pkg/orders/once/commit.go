@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobflow/jobflow/pkg/runtime/metrics"
@@ -194,7 +195,7 @@ func (c *Committer) inTx(ctx context.Context, group []*call) error {
 		if err != nil {
 			return fmt.Errorf("savepoint: %w", err)
 		}
-		k.res, k.err = apply(ctx, sp, k.in, k.effect)
+		k.res, k.err = applySafely(ctx, sp, k.in, k.effect)
 		if k.err != nil {
 			k.res = Result{}
 			if err := sp.Rollback(ctx); err != nil {
@@ -210,6 +211,18 @@ func (c *Committer) inTx(ctx context.Context, group []*call) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// applySafely is apply with an effect's panic turned into its error: it
+// runs on the group's goroutine, where a panic would end the process (and
+// no HTTP server recovers it).
+func applySafely(ctx context.Context, tx pgx.Tx, in event.Event, effect Effect) (res Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = Result{}, fmt.Errorf("effect of %s/%s panicked: %v", in.Source(), in.ID(), r)
+		}
+	}()
+	return apply(ctx, tx, in, effect)
 }
 
 // Stats are what a Committer did so far.

@@ -113,9 +113,9 @@ func TestConcurrentCallsShareATransaction(t *testing.T) {
 	}
 }
 
-// TestFailingEffectFailsAlone: an effect that returns an error and one
-// whose SQL fails (aborting the transaction but for the savepoint) fail
-// their own callers only; neither leaves its record or its rows, and the
+// TestFailingEffectFailsAlone: an effect that returns an error, one whose
+// SQL fails (aborting the transaction but for the savepoint) and one that
+// panics fail their own callers only; neither leaves its record or its rows, and the
 // rest of the group commits in one transaction.
 func TestFailingEffectFailsAlone(t *testing.T) {
 	pool := openDB(t)
@@ -137,22 +137,29 @@ func TestFailingEffectFailsAlone(t *testing.T) {
 				_, err := tx.Exec(ctx, `INSERT INTO effects (n) VALUES (1 / 0)`)
 				return nil, err
 			}
+		case 8:
+			effect = func(ctx context.Context, tx pgx.Tx) ([]event.Event, error) {
+				if _, err := insert(i)(ctx, tx); err != nil {
+					return nil, err
+				}
+				panic("bug")
+			}
 		}
 		calls[i] = func() (once.Result, error) { return c.Do(context.Background(), in(fmt.Sprint(i)), effect) }
 	}
 	for i, o := range group(t, c, calls) {
 		switch {
-		case i == 3 && !errors.Is(o.err, boom), i == 6 && o.err == nil:
+		case i == 3 && !errors.Is(o.err, boom), (i == 6 || i == 8) && o.err == nil:
 			t.Fatalf("failing call %d: %+v %v", i, o.res, o.err)
-		case i != 3 && i != 6 && (o.err != nil || len(o.res.Replies) != 1):
+		case i != 3 && i != 6 && i != 8 && (o.err != nil || len(o.res.Replies) != 1):
 			t.Fatalf("call %d: %+v %v", i, o.res, o.err)
 		}
 	}
-	if n := count(t, pool, `SELECT count(*) FROM processed_events WHERE id IN ('3', '6')`); n != 0 {
+	if n := count(t, pool, `SELECT count(*) FROM processed_events WHERE id IN ('3', '6', '8')`); n != 0 {
 		t.Fatalf("%d records of the failed events", n)
 	}
-	if n, txs := count(t, pool, `SELECT count(*) FROM effects`), count(t, pool, `SELECT count(DISTINCT tx) FROM effects`); n != 8 || txs != 1 {
-		t.Fatalf("%d effects in %d transactions: want 8 in 1", n, txs)
+	if n, txs := count(t, pool, `SELECT count(*) FROM effects`), count(t, pool, `SELECT count(DISTINCT tx) FROM effects`); n != 7 || txs != 1 {
+		t.Fatalf("%d effects in %d transactions: want 7 in 1", n, txs)
 	}
 	if st := c.Stats(); st.Batches != 2 || st.Failed != 0 {
 		t.Fatalf("stats %+v", st)
