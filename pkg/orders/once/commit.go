@@ -191,20 +191,12 @@ func (c *Committer) inTx(ctx context.Context, group []*call) error {
 		return fmt.Errorf("group lock: %w", err)
 	}
 	for _, k := range group {
-		sp, err := tx.Begin(ctx)
-		if err != nil {
-			return fmt.Errorf("savepoint: %w", err)
-		}
-		k.res, k.err = applySafely(ctx, sp, k.in, k.effect)
+		k.res, k.err = applySafely(ctx, tx, k.in, k.effect)
 		if k.err != nil {
 			k.res = Result{}
-			if err := sp.Rollback(ctx); err != nil {
+			if err := rollback(ctx, tx); err != nil {
 				return fmt.Errorf("roll back to the savepoint of %s/%s: %w", k.in.Source(), k.in.ID(), errors.Join(err, k.err))
 			}
-			continue
-		}
-		if err := sp.Commit(ctx); err != nil {
-			return fmt.Errorf("release the savepoint of %s/%s: %w", k.in.Source(), k.in.ID(), err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Schema creates the processed_events table; a service adds it to its own
@@ -46,39 +47,67 @@ type Result struct {
 	Duplicate bool          // the event had been handled before; the effect did not run
 }
 
-// apply handles in exactly once inside tx (a savepoint of a group
-// commit): it records (source, id) of in, runs effect and stores its
-// replies. When in was handled before, effect does not run and the stored
-// replies are returned. Two deliveries of one event at the same time are
-// serialised by the primary key: the second waits for the first's
-// transaction to end, then sees its row (at once when both are in one
-// transaction).
+// apply handles in exactly once inside tx, under its own savepoint
+// (SavepointName), which it opens and, on success, releases; on an error
+// the caller rolls back to it. It records (source, id) of in, runs effect
+// and stores its replies. When in was handled before, effect does not run
+// and the stored replies are returned. Two deliveries of one event at the
+// same time are serialised by the primary key: the second waits for the
+// first's transaction to end, then sees its row (at once when both are in
+// one transaction). Its own statements take two round trips: the
+// savepoint with the record, the replies with the release.
 func apply(ctx context.Context, tx pgx.Tx, in event.Event, effect Effect) (Result, error) {
-	tag, err := tx.Exec(ctx,
-		`INSERT INTO processed_events (source, id, type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-		in.Source(), in.ID(), in.Type())
-	if err != nil {
+	open := &pgx.Batch{}
+	open.Queue(`SAVEPOINT ` + SavepointName)
+	var recorded bool
+	open.Queue(`INSERT INTO processed_events (source, id, type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+		in.Source(), in.ID(), in.Type()).Exec(func(tag pgconn.CommandTag) error {
+		recorded = tag.RowsAffected() == 1
+		return nil
+	})
+	if err := tx.SendBatch(ctx, open).Close(); err != nil {
 		return Result{}, fmt.Errorf("record event %s/%s: %w", in.Source(), in.ID(), err)
 	}
-	if tag.RowsAffected() == 0 {
+	if !recorded {
 		replies, err := stored(ctx, tx, in)
-		return Result{Replies: replies, Duplicate: true}, err
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{Replies: replies, Duplicate: true}, release(ctx, tx, &pgx.Batch{})
 	}
 	replies, err := effect(ctx, tx)
 	if err != nil {
 		return Result{}, err
 	}
+	end := &pgx.Batch{}
 	if len(replies) > 0 {
 		raw, err := json.Marshal(replies)
 		if err != nil {
 			return Result{}, fmt.Errorf("encode replies: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE processed_events SET replies = $3 WHERE source = $1 AND id = $2`,
-			in.Source(), in.ID(), raw); err != nil {
-			return Result{}, fmt.Errorf("store replies: %w", err)
-		}
+		end.Queue(`UPDATE processed_events SET replies = $3 WHERE source = $1 AND id = $2`, in.Source(), in.ID(), raw)
+	}
+	if err := release(ctx, tx, end); err != nil {
+		return Result{}, fmt.Errorf("store replies of %s/%s: %w", in.Source(), in.ID(), err)
 	}
 	return Result{Replies: replies}, nil
+}
+
+// SavepointName is the savepoint of each event in a group.
+const SavepointName = "once_event"
+
+// release sends b and then releases the event's savepoint, in one round trip.
+func release(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
+	b.Queue(`RELEASE SAVEPOINT ` + SavepointName)
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// rollback undoes the event's savepoint (and drops it), in one round trip.
+func rollback(ctx context.Context, tx pgx.Tx) error {
+	b := &pgx.Batch{}
+	b.Queue(`ROLLBACK TO SAVEPOINT ` + SavepointName)
+	b.Queue(`RELEASE SAVEPOINT ` + SavepointName)
+	return tx.SendBatch(ctx, b).Close()
 }
 
 func stored(ctx context.Context, tx pgx.Tx, in event.Event) ([]event.Event, error) {
