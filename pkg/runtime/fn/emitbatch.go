@@ -3,7 +3,6 @@ package fn
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/jobflow/jobflow/pkg/runtime/batch"
+	"github.com/jobflow/jobflow/pkg/runtime/cebatch"
 	"github.com/jobflow/jobflow/pkg/runtime/delivery"
 )
 
@@ -120,9 +120,10 @@ func (b *sinkBatch) split(ps []*pending) []part {
 		}
 		cur = part{body: []byte{'['}}
 	}
+	var js []byte // one event's JSON, the buffer reused
 	for _, p := range ps {
-		js, err := json.Marshal(p.ev)
-		if err != nil {
+		var ok bool
+		if js, ok = cebatch.AppendEvent(js[:0], p.ev); !ok {
 			parts = append(parts, part{ps: []*pending{p}})
 			continue
 		}
