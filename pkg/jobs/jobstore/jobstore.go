@@ -138,19 +138,54 @@ func MergeRow(a, b job.Row) job.Row {
 // ErrNotFound is returned by Get for a job never seen.
 var ErrNotFound = errors.New("job not found")
 
+// columns are the columns a read returns, in scanJob's order.
+const columns = `id, status, create_date, finish_date, sleep, data_size, checksum, error`
+
 // Get reads one job.
 func (s *Store) Get(ctx context.Context, id uuid.UUID) (job.Job, error) {
-	var j job.Job
-	var status string
-	var sum, errText *string
-	err := s.Pool.QueryRow(ctx,
-		`SELECT id, status, create_date, finish_date, sleep, data_size, checksum, error FROM jobs WHERE id = $1`, id).
-		Scan(&j.ID, &status, &j.CreateDate, &j.FinishDate, &j.Sleep, &j.DataSize, &sum, &errText)
+	j, err := scanJob(s.Pool.QueryRow(ctx, `SELECT `+columns+` FROM jobs WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return j, ErrNotFound
 	}
 	if err != nil {
 		return j, fmt.Errorf("get job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+// GetMany reads the jobs of ids in one query; a job never seen is not in
+// the map.
+func (s *Store) GetMany(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]job.Job, error) {
+	keys := make([]pgtype.UUID, len(ids))
+	for i, id := range ids {
+		keys[i] = pgtype.UUID{Bytes: id, Valid: true}
+	}
+	rows, err := s.Pool.Query(ctx, `SELECT `+columns+` FROM jobs WHERE id = ANY($1)`, keys)
+	if err != nil {
+		return nil, fmt.Errorf("get %d jobs: %w", len(ids), err)
+	}
+	defer rows.Close()
+	out := make(map[uuid.UUID]job.Job, len(ids))
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("get %d jobs: %w", len(ids), err)
+		}
+		out[j.ID] = j
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("get %d jobs: %w", len(ids), err)
+	}
+	return out, nil
+}
+
+// scanJob reads a row of columns.
+func scanJob(row pgx.Row) (job.Job, error) {
+	var j job.Job
+	var status string
+	var sum, errText *string
+	if err := row.Scan(&j.ID, &status, &j.CreateDate, &j.FinishDate, &j.Sleep, &j.DataSize, &sum, &errText); err != nil {
+		return j, err
 	}
 	j.Status = job.Status(status)
 	j.CreateDate = j.CreateDate.UTC()

@@ -101,3 +101,41 @@ func TestGetUnknown(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNotFound", err)
 	}
 }
+
+func TestGetManyIsGetForEach(t *testing.T) {
+	s, ctx := open(t), context.Background()
+	var ids []uuid.UUID
+	for i := 0; i < 5; i++ {
+		id := uuid.New()
+		create, finish := states(id)
+		row := create
+		if i%2 == 0 {
+			row = finish
+		}
+		if err := s.Upsert(ctx, []job.Row{row}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	unknown := uuid.New()
+	got, err := s.GetMany(ctx, append([]uuid.UUID{unknown, ids[0]}, ids...)) // a repeated id too
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(ids) {
+		t.Fatalf("%d jobs, want %d: %+v", len(got), len(ids), got)
+	}
+	if _, ok := got[unknown]; ok {
+		t.Fatalf("an unknown job was found: %+v", got[unknown])
+	}
+	for _, id := range ids {
+		one, err := s.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if many := got[id]; many.ID != one.ID || many.Status != one.Status || many.Checksum != one.Checksum ||
+			!many.CreateDate.Equal(one.CreateDate) || (many.FinishDate == nil) != (one.FinishDate == nil) {
+			t.Fatalf("GetMany %+v, Get %+v", many, one)
+		}
+	}
+}

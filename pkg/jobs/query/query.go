@@ -4,6 +4,7 @@ package query
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/jobflow/jobflow/pkg/jobs/eventstore"
 	"github.com/jobflow/jobflow/pkg/jobs/job"
 	"github.com/jobflow/jobflow/pkg/jobs/jobstore"
+	"github.com/jobflow/jobflow/pkg/runtime/batch"
 	"github.com/jobflow/jobflow/pkg/runtime/fn"
 )
 
@@ -21,13 +23,17 @@ type Config struct {
 	PostgresURL    string `envconfig:"JOBFLOW_POSTGRES_URL" required:"true" desc:"PostgreSQL URL of the jobs database"`
 	ClickHouseAddr string `envconfig:"JOBFLOW_CLICKHOUSE_ADDR" required:"true" desc:"host:port of ClickHouse's native protocol"`
 	ClickHouseDB   string `envconfig:"JOBFLOW_CLICKHOUSE_DB" default:"default" desc:"ClickHouse database"`
+	// Lookup: QUERY_LOOKUP_BATCH_MAX_ITEMS, _FLUSHERS, _TIMEOUT (the reads of GET /info coalesced).
+	Lookup batch.Env `envconfig:"QUERY_LOOKUP"`
 }
 
 // Function answers GET /info/<id> and GET /stats.
 type Function struct {
-	jobs   *jobstore.Store
-	events *eventstore.Store
-	mux    *http.ServeMux
+	jobs        *jobstore.Store
+	events      *eventstore.Store
+	lookups     *batch.Batcher[*lookup]
+	stopLookups func()
+	mux         *http.ServeMux
 }
 
 // NewFunction returns an unstarted query function.
@@ -58,11 +64,16 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 		return err
 	}
 	f.jobs, f.events = jobs, events
+	f.lookups = newLookups(cfg.Lookup.Config(lookupDefaults), jobs)
+	f.stopLookups = f.lookups.Start()
 	return nil
 }
 
 // Stop closes the connections.
 func (f *Function) Stop(context.Context) error {
+	if f.stopLookups != nil {
+		f.stopLookups()
+	}
 	if f.jobs != nil {
 		f.jobs.Close()
 	}
@@ -97,15 +108,16 @@ func (f *Function) info(w http.ResponseWriter, r *http.Request) {
 		fn.WriteError(w, fn.Invalidf("job id %q is not a UUID: %v", raw, err))
 		return
 	}
-	j, err := f.jobs.Get(r.Context(), id)
-	if errors.Is(err, jobstore.ErrNotFound) {
+	l := &lookup{id: id}
+	if err := f.lookups.Add(r.Context(), l); err != nil {
+		fn.WriteError(w, fn.Unavailable(fmt.Errorf("get job %s: %w", id, err)))
+		return
+	}
+	if !l.found {
 		fn.WriteJSON(w, http.StatusOK, Info{ID: id.String(), Status: job.StatusUnknown})
 		return
 	}
-	if err != nil {
-		fn.WriteError(w, fn.Unavailable(err))
-		return
-	}
+	j := l.job
 	fn.WriteJSON(w, http.StatusOK, Info{ID: j.ID.String(), Status: j.Status, CreateDate: &j.CreateDate,
 		FinishDate: j.FinishDate, Sleep: &j.Sleep, DataSize: &j.DataSize, Checksum: j.Checksum, Error: j.Error})
 }
