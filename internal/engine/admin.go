@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -76,6 +77,10 @@ func (e *Engine) startAdmin(stops *stack, brokers []string) error {
 		mux.Handle("/traces/", e.traces.Handler())
 	}
 	mux.HandleFunc("POST /replay", e.serveReplay)
+	if e.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", e.cfg.AdminPort))
 	if err != nil {
 		return fmt.Errorf("admin port: %w", err)

@@ -51,6 +51,8 @@ type Config struct {
 	Traces     bool `envconfig:"JOBFLOW_TRACES" default:"true" desc:"keep recent traces in memory (GET /traces on the admin port): the engine's spans, and the functions' sent to its OTLP receiver (/v1/traces) unless OTEL_EXPORTER_OTLP_ENDPOINT names another"`
 	TracesKept int  `envconfig:"JOBFLOW_TRACES_KEPT" default:"2000" desc:"how many of the latest traces are kept in memory"`
 
+	Pprof bool `envconfig:"JOBFLOW_PPROF" default:"false" desc:"serve Go's profiler on /debug/pprof/ on the admin port (debugging, benchmarks)"`
+
 	OneEventPerRequest bool `envconfig:"JOBFLOW_ONE_EVENT_PER_REQUEST" default:"false" desc:"true: ignore jobflow.dev/delivery.batch-size and deliver one event per request everywhere, as Knative does"`
 
 	CommitInterval time.Duration `envconfig:"JOBFLOW_COMMIT_INTERVAL" default:"5s" desc:"how often sources commit finished offsets (Knative: 5s)"`

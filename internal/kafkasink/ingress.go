@@ -147,6 +147,11 @@ func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // record is the Kafka record of e in s's topic: binary mode keyed by its
 // partitionkey, or structured if s says so.
 func (s Sink) record(ctx context.Context, e *event.Event) (*sarama.ProducerMessage, error) {
+	if !s.Structured {
+		if pm, ok := binaryRecord(s.Topic, e); ok {
+			return pm, nil
+		}
+	}
 	ctx = binding.WithForceBinary(ctx)
 	if s.Structured {
 		ctx = binding.WithForceStructured(ctx)

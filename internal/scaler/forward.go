@@ -34,6 +34,10 @@ func setBody(r *http.Request, body []byte) {
 	}
 }
 
+// copyBufs are copyFlush's buffers: one allocated per response was the
+// engine's largest garbage per job (32 KiB, for answers of a few bytes).
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 // copyFlush copies a response body, flushing each chunk when the length
 // is unknown (a stream).
 func copyFlush(w http.ResponseWriter, r io.Reader, stream bool) (int64, error) {
@@ -41,7 +45,9 @@ func copyFlush(w http.ResponseWriter, r io.Reader, stream bool) (int64, error) {
 	if stream {
 		f, _ = w.(http.Flusher)
 	}
-	buf := make([]byte, 32<<10)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
 	var n int64
 	for {
 		k, err := r.Read(buf)
